@@ -1,0 +1,121 @@
+//! `chat-harness call`: one endpoint, shown in full. A quick way to poke at any
+//! server: status, rate-limit headers, the decoded result or error envelope,
+//! and optionally a curl reproduction.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::accounts;
+use crate::cli::{CallArgs, GlobalArgs};
+use crate::client::{Auth, Client, ClientConfig, Credentials, Encoding, Request};
+use crate::contract::{redact, Endpoint};
+use crate::{exit_code, SetupError, UsageError};
+
+pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
+    let endpoint: Endpoint = args
+        .endpoint
+        .parse()
+        .map_err(|e| UsageError(format!("{e}")))?;
+    let mut params = Vec::new();
+    for p in &args.params {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("parameter {p:?} is not KEY=VALUE")))?;
+        params.push((k.to_owned(), v.to_owned()));
+    }
+    let Some(target) = global.target.clone() else {
+        return Err(UsageError("call needs --target URL".into()).into());
+    };
+    let mut config = ClientConfig::new(target);
+    config.timeout = global.timeout;
+    let client = Client::new(config)?;
+
+    let auth = if !endpoint.requires_auth() {
+        Auth::None
+    } else if let Some(t) = &args.token {
+        Auth::Token(
+            Credentials::parse(t).ok_or_else(|| UsageError("--token must be KEY:SECRET".into()))?,
+        )
+    } else {
+        let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
+        let account = accounts.first().ok_or_else(|| {
+            UsageError(format!("{endpoint} needs a token: give --token KEY:SECRET, --user EMAIL:PASSWORD or --accounts FILE"))
+        })?;
+        let creds = accounts::sign_in(&client, account)
+            .await
+            .map_err(|e| SetupError(format!("cannot log in as {}: {e}", account.email)))?;
+        Auth::Token(creds)
+    };
+
+    let mut req = Request::to(endpoint).auth(auth);
+    if args.json && endpoint.method() == crate::contract::Method::Post {
+        req = req.method(http::Method::POST, Encoding::Json);
+    }
+    req.params = params;
+    let exchange = client.send(&req).await.context("the call failed")?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} {}",
+        exchange.request.method,
+        exchange.request.redacted().url
+    )?;
+    writeln!(
+        out,
+        "HTTP {} ({:.1} ms)",
+        exchange.status,
+        exchange.elapsed.as_secs_f64() * 1e3
+    )?;
+    let rl = exchange.rate_limit();
+    if !rl.is_absent() || !rl.retry_after.is_missing() {
+        write!(
+            out,
+            "rate limit: limit {}, remaining {}, reset {}",
+            rl.limit.describe(),
+            rl.remaining.describe(),
+            rl.reset.describe()
+        )?;
+        if !rl.retry_after.is_missing() {
+            write!(out, ", retry-after {}", rl.retry_after.describe())?;
+        }
+        writeln!(out)?;
+    }
+    for l in &rl.lookalikes {
+        writeln!(
+            out,
+            "note: {} missing, look-alike in {} = {}",
+            l.expected, l.found_in, l.value
+        )?;
+    }
+    match exchange.json() {
+        Some(mut v) => {
+            if !args.show_secrets {
+                redact::json(&mut v);
+            }
+            if !exchange.is_success() {
+                if let Some(env) = exchange.envelope() {
+                    writeln!(out, "error: {}", env.summary())?;
+                    for p in &env.problems {
+                        writeln!(out, "envelope problem: {p}")?;
+                    }
+                }
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        None => writeln!(
+            out,
+            "body (not JSON): {}",
+            exchange.body_excerpt(2000, args.show_secrets)
+        )?,
+    }
+    if args.curl {
+        writeln!(out, "\n{}", exchange.to_curl(args.show_secrets))?;
+    }
+    Ok(if exchange.is_success() {
+        exit_code::SUCCESS
+    } else {
+        exit_code::TARGET_FAILED
+    })
+}

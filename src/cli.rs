@@ -1,0 +1,97 @@
+//! The command line, and only the command line: clap types here convert into
+//! the validated configurations the rest of the crate takes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Conformance checks, load tests and a reference server for the frappe_chat HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "chat-harness", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Base URL of the server under test, e.g. http://127.0.0.1:8000. Without
+    /// it, commands that can run against the embedded reference server do.
+    #[arg(long, global = true, value_name = "URL")]
+    pub target: Option<String>,
+    /// A user to act as, EMAIL:PASSWORD (repeatable).
+    #[arg(long = "user", global = true, value_name = "EMAIL:PASSWORD")]
+    pub users: Vec<String>,
+    /// A TOML file of accounts (see fixtures/accounts.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub accounts: Option<PathBuf>,
+    /// Per-request timeout (e.g. 10s, 500ms).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// More output (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Call one endpoint and show status, rate-limit headers and the decoded result.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The endpoint: login, signup, get_chats, create_chat, get_messages,
+    /// send_message, mark_as_read, get_chat_participants, get_users.
+    pub endpoint: String,
+    /// Parameters as key=value (e.g. chat=CHAT-0001 limit=10).
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Use this token instead of logging in.
+    #[arg(long, value_name = "KEY:SECRET")]
+    pub token: Option<String>,
+    /// Send POST parameters as a JSON body instead of a form.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a curl command that reproduces the call.
+    #[arg(long)]
+    pub curl: bool,
+    /// Show api_secret values and the token's secret instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+/// Parses `10s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("{s:?} is not a duration"))
+        };
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration ({e}); try 10s or 500ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

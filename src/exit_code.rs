@@ -1,0 +1,13 @@
+//! The process exit codes, in one place (documented in the README).
+
+/// Everything passed.
+pub const SUCCESS: u8 = 0;
+/// The target failed: a MUST check, a SHOULD check under `--strict`, an SLO,
+/// or a stale `--known-failing` entry.
+pub const TARGET_FAILED: u8 = 1;
+/// Usage or configuration error: bad flags, unreadable or malformed files,
+/// a selection of zero checks.
+pub const USAGE: u8 = 2;
+/// The target could not be reached or set up: connection refused, accounts
+/// that cannot log in, the embedded server failing to start.
+pub const UNREACHABLE: u8 = 3;

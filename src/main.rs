@@ -1,0 +1,18 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = chat_harness::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(chat_harness::exit_code::UNREACHABLE);
+        }
+    };
+    ExitCode::from(runtime.block_on(chat_harness::run(cli)))
+}
