@@ -204,10 +204,10 @@ impl Exchange {
             .map_err(|e| self.shape("$", &e.to_string()))?;
         serde_path_to_error::deserialize::<_, T>(de.message).map_err(|e| {
             let path = e.path().to_string();
-            let path = if path == "." {
-                "$.message".into()
-            } else {
-                format!("$.message.{path}")
+            let path = match path.as_str() {
+                "." => "$.message".to_owned(),
+                p if p.starts_with('[') => format!("$.message{p}"),
+                p => format!("$.message.{p}"),
             };
             self.shape(&path, &e.into_inner().to_string())
         })

@@ -1,0 +1,3 @@
+//! End-to-end tests: one binary, loopback servers only.
+
+mod client;
