@@ -28,6 +28,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Largest response body read; a larger one is an error.
     pub body_cap: usize,
+    /// Source address to connect from (e.g. another 127.0.0.0/8 address, to
+    /// appear as a second client of a loopback server).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 /// 8 MiB: far above any honest answer, small enough that a hostile server
@@ -41,6 +44,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             body_cap: DEFAULT_BODY_CAP,
+            local_address: None,
         }
     }
 }
@@ -240,6 +244,7 @@ impl Client {
             // A conformance tool looks at what the server said, not where it points.
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .local_address(config.local_address)
             .build()
             .map_err(|e| ClientError::Transport {
                 url: config.base_url.clone(),
