@@ -40,6 +40,56 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Call one endpoint and show status, rate-limit headers and the decoded result.
     Call(CallArgs),
+    /// Verify a rate-limit configuration: enforced limits, headers, refusals,
+    /// window kind, isolation and atomicity, endpoint by endpoint.
+    Limits(LimitsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// The expected limits and window (TOML; default: fixtures/limits.toml,
+    /// CONTRACT.md's table).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// Measure only this endpoint (repeatable).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub only: Vec<String>,
+    /// The server's window in seconds, overriding the file's (for test servers
+    /// configured with short windows).
+    #[arg(long, value_name = "SECONDS")]
+    pub window_seconds: Option<u64>,
+    /// Write limits.json and limits.md into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// No progress lines while waiting.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl LimitsArgs {
+    /// The validated configuration these flags describe.
+    pub fn config(&self) -> anyhow::Result<crate::limits::LimitsConfig> {
+        use crate::contract::{Endpoint, LimitsTable};
+        let mut table = match &self.expect {
+            Some(path) => LimitsTable::load(path)?,
+            None => LimitsTable::default(),
+        };
+        if let Some(w) = self.window_seconds {
+            if !(1..=86_400).contains(&w) {
+                return Err(crate::UsageError(format!("--window-seconds {w}: must be between 1 and 86400")).into());
+            }
+            table.window_seconds = w;
+        }
+        let only = self
+            .only
+            .iter()
+            .map(|s| s.parse::<Endpoint>().map_err(|e| crate::UsageError(format!("--only: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut config = crate::limits::LimitsConfig::new(table, &only)?;
+        config.report_dir = self.report.clone();
+        config.progress = !self.quiet;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args)]

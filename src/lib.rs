@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod exit_code;
+pub mod limits;
 
 use cli::{Cli, Command};
 
@@ -25,6 +26,7 @@ pub struct SetupError(pub String);
 pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
+        Command::Limits(args) => limits_command(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,
@@ -46,4 +48,10 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
         }
     }
     exit_code::UNREACHABLE
+}
+
+async fn limits_command(global: &cli::GlobalArgs, args: cli::LimitsArgs) -> anyhow::Result<u8> {
+    let config = args.config()?;
+    let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
+    limits::run(global.target.clone(), accounts, global.timeout, config).await
 }
