@@ -8,6 +8,8 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod exit_code;
+pub mod reference;
+pub mod serve;
 
 use cli::{Cli, Command};
 
@@ -25,6 +27,7 @@ pub struct SetupError(pub String);
 pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,
