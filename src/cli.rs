@@ -43,6 +43,11 @@ pub enum Command {
     /// Verify a rate-limit configuration: enforced limits, headers, refusals,
     /// window kind, isolation and atomicity, endpoint by endpoint.
     Limits(LimitsArgs),
+    /// Run the reference server (the contract implemented faithfully, with
+    /// optional deliberate defects) until Ctrl-C. Seed users with the global
+    /// --user EMAIL:PASSWORD[:FULL NAME] (default: alice, bob and carol
+    /// @example.com, password Passw0rd!).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,20 +81,66 @@ impl LimitsArgs {
         };
         if let Some(w) = self.window_seconds {
             if !(1..=86_400).contains(&w) {
-                return Err(crate::UsageError(format!("--window-seconds {w}: must be between 1 and 86400")).into());
+                return Err(crate::UsageError(format!(
+                    "--window-seconds {w}: must be between 1 and 86400"
+                ))
+                .into());
             }
             table.window_seconds = w;
         }
         let only = self
             .only
             .iter()
-            .map(|s| s.parse::<Endpoint>().map_err(|e| crate::UsageError(format!("--only: {e}"))))
+            .map(|s| {
+                s.parse::<Endpoint>()
+                    .map_err(|e| crate::UsageError(format!("--only: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut config = crate::limits::LimitsConfig::new(table, &only)?;
         config.report_dir = self.report.clone();
         config.progress = !self.quiet;
         Ok(config)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Write the port number to this file once listening.
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Address to bind.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Also seed N generated users load-00000@example.com... (password
+    /// Passw0rd!) and write every account with its token to --accounts-out.
+    #[arg(long = "users", value_name = "N")]
+    pub generated_users: Option<usize>,
+    /// Where the accounts file (tokens included, mode 0600) is written
+    /// [default with --users: reports/serve-accounts.toml].
+    #[arg(long, value_name = "FILE")]
+    pub accounts_out: Option<PathBuf>,
+    /// Enforce a limit per window, e.g. get_messages=1000 (repeatable);
+    /// ENDPOINT=off removes one. Default: the contract's table.
+    #[arg(long = "limit", value_name = "ENDPOINT=N")]
+    pub limits: Vec<String>,
+    /// Length of the sliding window in seconds.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    pub window_seconds: u64,
+    /// How X-RateLimit-Reset is expressed: delta (seconds) or epoch (Unix time).
+    #[arg(long, value_name = "FORM", default_value = "delta", value_parser = ["delta", "epoch"])]
+    pub reset_form: String,
+    /// An allowed CORS origin besides http://localhost:* and http://127.0.0.1:*.
+    #[arg(long, value_name = "ORIGIN")]
+    pub production_origin: Option<String>,
+    /// Switch on a deliberate defect (repeatable; see --list-defects).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// List the defects with the clause each breaks, and exit.
+    #[arg(long)]
+    pub list_defects: bool,
 }
 
 #[derive(Debug, Args)]

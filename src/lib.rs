@@ -4,11 +4,14 @@
 
 pub mod accounts;
 pub mod call;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod exit_code;
 pub mod limits;
+pub mod reference;
+pub mod serve;
 
 use cli::{Cli, Command};
 
@@ -27,6 +30,7 @@ pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Limits(args) => limits_command(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,

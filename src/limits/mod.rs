@@ -59,7 +59,9 @@ impl LimitsConfig {
             only.to_vec()
         };
         if endpoints.is_empty() {
-            return Err(UsageError("the expected-limits table names no endpoint".into()));
+            return Err(UsageError(
+                "the expected-limits table names no endpoint".into(),
+            ));
         }
         Ok(LimitsConfig {
             expect,
@@ -97,7 +99,11 @@ pub struct Identities {
 }
 
 /// Logs accounts in (where they have no token) and picks the login account.
-pub async fn identities(client: &Client, accounts: &[Account], window: u64) -> anyhow::Result<Identities> {
+pub async fn identities(
+    client: &Client,
+    accounts: &[Account],
+    window: u64,
+) -> anyhow::Result<Identities> {
     if accounts.len() < 4 {
         return Err(UsageError(format!(
             "limits needs at least 4 accounts (two to probe user buckets, one for isolation, one for atomicity), got {}: give more --user flags or an --accounts file",
@@ -116,7 +122,11 @@ pub async fn identities(client: &Client, accounts: &[Account], window: u64) -> a
                     .login(&a.email, pwd)
                     .await
                     .map_err(|e| SetupError(format!("cannot log in as {}: {e}", a.email)))?;
-                let reset = r.exchange.rate_limit().seconds_until_reset(window).unwrap_or(window);
+                let reset = r
+                    .exchange
+                    .rate_limit()
+                    .seconds_until_reset(window)
+                    .unwrap_or(window);
                 debt = Duration::from_secs(reset.min(window + 1) + 1);
                 Credentials::from(&r.value)
             }
@@ -166,10 +176,19 @@ async fn set_up(client: &Client, ids: &Identities) -> anyhow::Result<Setup> {
         let a = a.clone();
         async move {
             client
-                .create_chat(&creds, &format!("limits {who}"), &[other.as_str()], "Direct")
+                .create_chat(
+                    &creds,
+                    &format!("limits {who}"),
+                    &[other.as_str()],
+                    "Direct",
+                )
                 .await
                 .map(|r| r.value)
-                .map_err(|e| SetupError(format!("cannot create a chat for the probe ({who}, {a}): {e}")))
+                .map_err(|e| {
+                    SetupError(format!(
+                        "cannot create a chat for the probe ({who}, {a}): {e}"
+                    ))
+                })
         }
     };
     let _ = c;
@@ -195,7 +214,12 @@ fn plans(
     for (n, &endpoint) in config.endpoints.iter().enumerate() {
         let expected = config.expect.limit(endpoint).unwrap_or(1);
         let user_lane = |i: usize, chat: Option<&str>, partners: &[usize]| {
-            let mut lane = Lane::new(endpoint, default.clone(), run_id, format!("user {}", email(i)));
+            let mut lane = Lane::new(
+                endpoint,
+                default.clone(),
+                run_id,
+                format!("user {}", email(i)),
+            );
             lane.token = Some(token(i));
             lane.chat = chat.map(str::to_owned);
             lane.partners = partners.iter().map(|&p| email(p)).collect();
@@ -203,15 +227,30 @@ fn plans(
         };
         let plan = if endpoint.requires_auth() {
             let (main, iso, atomic) = match endpoint {
-                Endpoint::CreateChat => (user_lane(3, None, &[0, 1]), user_lane(0, None, &[1, 2]), user_lane(1, None, &[0, 2])),
-                Endpoint::GetMessages | Endpoint::SendMessage | Endpoint::MarkAsRead | Endpoint::GetChatParticipants => (
+                Endpoint::CreateChat => (
+                    user_lane(3, None, &[0, 1]),
+                    user_lane(0, None, &[1, 2]),
+                    user_lane(1, None, &[0, 2]),
+                ),
+                Endpoint::GetMessages
+                | Endpoint::SendMessage
+                | Endpoint::MarkAsRead
+                | Endpoint::GetChatParticipants => (
                     user_lane(0, Some(&setup.chat_ab), &[]),
                     user_lane(1, Some(&setup.chat_ab), &[]),
                     user_lane(2, Some(&setup.chat_cb), &[]),
                 ),
-                _ => (user_lane(0, None, &[]), user_lane(1, None, &[]), user_lane(2, None, &[])),
+                _ => (
+                    user_lane(0, None, &[]),
+                    user_lane(1, None, &[]),
+                    user_lane(2, None, &[]),
+                ),
             };
-            let observer = if endpoint == Endpoint::CreateChat { token(3) } else { token(1) };
+            let observer = if endpoint == Endpoint::CreateChat {
+                token(3)
+            } else {
+                token(1)
+            };
             Plan {
                 endpoint,
                 expected,
@@ -232,14 +271,31 @@ fn plans(
                 Ok(lane)
             };
             if endpoint == Endpoint::Login && ids.login.is_none() {
-                return Err(UsageError("probing login needs an account with a password".into()).into());
+                return Err(
+                    UsageError("probing login needs an account with a password".into()).into(),
+                );
             }
-            let no_alias = "needs a second client address: only possible against a loopback target".to_owned();
+            let no_alias =
+                "needs a second client address: only possible against a loopback target".to_owned();
             let (main, isolation, atomic, delay) = if loopback {
-                (address_lane(Some(addr(0)))?, Ok(address_lane(Some(addr(1)))?), Ok(address_lane(Some(addr(2)))?), Duration::ZERO)
+                (
+                    address_lane(Some(addr(0)))?,
+                    Ok(address_lane(Some(addr(1)))?),
+                    Ok(address_lane(Some(addr(2)))?),
+                    Duration::ZERO,
+                )
             } else {
-                let delay = if endpoint == Endpoint::Login { ids.login_debt } else { Duration::ZERO };
-                (address_lane(None)?, Err(no_alias.clone()), Err(no_alias), delay)
+                let delay = if endpoint == Endpoint::Login {
+                    ids.login_debt
+                } else {
+                    Duration::ZERO
+                };
+                (
+                    address_lane(None)?,
+                    Err(no_alias.clone()),
+                    Err(no_alias),
+                    delay,
+                )
             };
             Plan {
                 endpoint,
@@ -277,9 +333,21 @@ async fn measure(plan: Plan, window: Duration) -> EndpointReport {
     };
 
     sleep_until(t0 + window / 2).await;
-    let cap = expected + (expected / 2).max(5);
-    let p2 = burst(lane, cap.saturating_sub(p1.accepted)).await;
-    let enforced = (p2.refusal.is_some() && p1.errors.is_empty()).then_some(p1.accepted + p2.accepted);
+    let p2 = burst(lane, 2 * expected + 5).await;
+    let rose_between = match (
+        p1.samples.last().and_then(|s| s.rate.remaining.value()),
+        p2.samples.first().and_then(|s| s.rate.remaining.value()),
+    ) {
+        (Some(from), Some(to)) if to > from => Some((from, to)),
+        _ => None,
+    };
+    // After a reset between the phases only phase two counts toward the limit.
+    let enforced =
+        (p2.refusal.is_some() && p1.errors.is_empty()).then_some(if rose_between.is_some() {
+            p2.accepted
+        } else {
+            p1.accepted + p2.accepted
+        });
 
     let refusal = judge_refusal(&plan, &p2).await;
     let isolation = match &plan.isolation {
@@ -335,7 +403,12 @@ async fn measure(plan: Plan, window: Duration) -> EndpointReport {
 
     let mut r = EndpointReport {
         endpoint: plan.endpoint,
-        keyed_by: if plan.endpoint.requires_auth() { "user" } else { "client address" }.into(),
+        keyed_by: if plan.endpoint.requires_auth() {
+            "user"
+        } else {
+            "client address"
+        }
+        .into(),
         expected,
         observed: enforced,
         header_limit: p1.samples.first().and_then(|s| s.rate.limit.value()),
@@ -354,7 +427,10 @@ async fn measure(plan: Plan, window: Duration) -> EndpointReport {
     let (form, reset) = judge_reset(window.as_secs(), [&p1, &p2, &p3]);
     r.reset_form = form;
     r.reset = reset;
-    let phase_errors: Vec<&String> = [&p1, &p2, &p3].iter().flat_map(|b| b.errors.iter()).collect();
+    let phase_errors: Vec<&String> = [&p1, &p2, &p3]
+        .iter()
+        .flat_map(|b| b.errors.iter())
+        .collect();
     if let Some(e) = phase_errors.first() {
         r.window_finding = Finding::error(format!("the probe was disturbed: {e}"));
     } else if enforced.is_none() {
@@ -367,6 +443,7 @@ async fn measure(plan: Plan, window: Duration) -> EndpointReport {
             third: p3.accepted,
             third_capped: p3.refusal.is_none(),
             fourth: p4.as_ref().map(|b| b.accepted),
+            rose_between,
         });
         r.window_finding = match v.kind {
             WindowKind::Sliding => Finding::ok(format!("sliding: {}", v.evidence)),
@@ -388,12 +465,21 @@ fn lookalike_note(b: &Burst) -> String {
         .iter()
         .flat_map(|s| s.rate.lookalikes.iter())
         .next()
-        .map(|l| format!(" (the server sent {} in {} instead)", l.expected, l.found_in))
+        .map(|l| {
+            format!(
+                " (the server sent {} in {} instead)",
+                l.expected, l.found_in
+            )
+        })
         .unwrap_or_default()
 }
 
 fn judge_limit(expected: u32, enforced: Option<u32>, p1: &Burst, p2: &Burst) -> Finding {
-    let header = p1.samples.first().map(|s| s.rate.limit.clone()).unwrap_or(Field::Missing);
+    let header = p1
+        .samples
+        .first()
+        .map(|s| s.rate.limit.clone())
+        .unwrap_or(Field::Missing);
     if let Some(e) = p1.errors.first().or(p2.errors.first()) {
         return Finding::error(e.clone());
     }
@@ -405,15 +491,25 @@ fn judge_limit(expected: u32, enforced: Option<u32>, p1: &Burst, p2: &Burst) -> 
     };
     let mut problems = Vec::new();
     if observed != expected {
-        problems.push(format!("{observed} accepted before the first refusal, expected {expected}"));
+        problems.push(format!(
+            "{observed} accepted before the first refusal, expected {expected}"
+        ));
     }
     match header {
         Field::Value(h) if h == expected as u64 => {}
-        Field::Value(h) => problems.push(format!("X-RateLimit-Limit announces {h}, expected {expected}")),
-        other => problems.push(format!("X-RateLimit-Limit is {}{}", other.describe(), lookalike_note(p1))),
+        Field::Value(h) => problems.push(format!(
+            "X-RateLimit-Limit announces {h}, expected {expected}"
+        )),
+        other => problems.push(format!(
+            "X-RateLimit-Limit is {}{}",
+            other.describe(),
+            lookalike_note(p1)
+        )),
     }
     if problems.is_empty() {
-        Finding::ok(format!("{observed} accepted before the first refusal, as expected and announced"))
+        Finding::ok(format!(
+            "{observed} accepted before the first refusal, as expected and announced"
+        ))
     } else {
         Finding::fail(problems.join("; "))
     }
@@ -423,11 +519,19 @@ fn judge_remaining(p1: &Burst, p2: &Burst) -> Finding {
     let mut problems = Vec::new();
     let mut seen = Vec::new();
     for (phase, b) in [(1, p1), (2, p2)] {
-        let accepted: Vec<&probe::Sample> = b.samples.iter().filter(|s| !s.refused && s.status < 400).collect();
+        let accepted: Vec<&probe::Sample> = b
+            .samples
+            .iter()
+            .filter(|s| !s.refused && s.status < 400)
+            .collect();
         let mut prev: Option<u64> = None;
         for s in accepted {
             let Some(r) = s.rate.remaining.value() else {
-                problems.push(format!("X-RateLimit-Remaining is {}{}", s.rate.remaining.describe(), lookalike_note(b)));
+                problems.push(format!(
+                    "X-RateLimit-Remaining is {}{}",
+                    s.rate.remaining.describe(),
+                    lookalike_note(b)
+                ));
                 break;
             };
             if let (Some(l), true) = (s.rate.limit.value(), true) {
@@ -437,7 +541,9 @@ fn judge_remaining(p1: &Burst, p2: &Burst) -> Finding {
             }
             if let Some(p) = prev {
                 if r + 1 != p {
-                    problems.push(format!("in phase {phase}, Remaining went from {p} to {r} on one request"));
+                    problems.push(format!(
+                        "in phase {phase}, Remaining went from {p} to {r} on one request"
+                    ));
                     break;
                 }
             }
@@ -450,7 +556,9 @@ fn judge_remaining(p1: &Burst, p2: &Burst) -> Finding {
     }
     match (problems.first(), seen.first(), seen.last()) {
         (Some(_), ..) => Finding::fail(problems.join("; ")),
-        (None, Some(first), Some(last)) => Finding::ok(format!("fell by one per request, from {first} to {last}")),
+        (None, Some(first), Some(last)) => {
+            Finding::ok(format!("fell by one per request, from {first} to {last}"))
+        }
         _ => Finding::skip("no accepted request to read"),
     }
 }
@@ -478,12 +586,21 @@ fn judge_reset(window: u64, bursts: [&Burst; 3]) -> (String, Finding) {
     }
     let form = match forms.len() {
         0 => "none seen".to_owned(),
-        1 => forms.iter().next().map(|s| s.to_string()).unwrap_or_default(),
-        _ => format!("mixed ({})", forms.into_iter().collect::<Vec<_>>().join(", ")),
+        1 => forms
+            .iter()
+            .next()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        _ => format!(
+            "mixed ({})",
+            forms.into_iter().collect::<Vec<_>>().join(", ")
+        ),
     };
     let finding = match bad {
         Some(b) => Finding::fail(b),
-        None => Finding::ok(format!("{form}, consistent with Date and the {window} s window")),
+        None => Finding::ok(format!(
+            "{form}, consistent with Date and the {window} s window"
+        )),
     };
     (form, finding)
 }
@@ -504,7 +621,10 @@ async fn judge_refusal(plan: &Plan, p2: &Burst) -> Refusal {
     let mut fails = Vec::new();
     let mut warns = Vec::new();
     if rate.remaining != Field::Value(0) {
-        fails.push(format!("the refusal carried Remaining {}, not 0", rate.remaining.describe()));
+        fails.push(format!(
+            "the refusal carried Remaining {}, not 0",
+            rate.remaining.describe()
+        ));
     }
     if rate.limit.is_missing() || rate.reset.is_missing() {
         fails.push("the refusal lacks X-RateLimit headers".to_owned());
@@ -519,7 +639,13 @@ async fn judge_refusal(plan: &Plan, p2: &Burst) -> Refusal {
         warns.push("no Retry-After".to_owned());
     }
     let finding = if !fails.is_empty() {
-        Finding::fail(fails.into_iter().chain(warns).collect::<Vec<_>>().join("; "))
+        Finding::fail(
+            fails
+                .into_iter()
+                .chain(warns)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     } else if let Err(e) = &had_effect {
         Finding::error(format!("could not check the refusal had no effect: {e}"))
     } else if !warns.is_empty() {
@@ -528,7 +654,11 @@ async fn judge_refusal(plan: &Plan, p2: &Burst) -> Refusal {
         Finding::ok(format!(
             "429 with Retry-After {} and Remaining 0{}",
             rate.retry_after.describe(),
-            if had_effect.as_ref().is_ok_and(|e| e.is_some()) { "; nothing was stored" } else { "" }
+            if had_effect.as_ref().is_ok_and(|e| e.is_some()) {
+                "; nothing was stored"
+            } else {
+                ""
+            }
         ))
     };
     Refusal {
@@ -560,7 +690,10 @@ fn judge_atomicity(run: Result<probe::Concurrent, String>, limit: u32) -> Atomic
             c.accepted, c.sent
         )),
     };
-    Atomicity { run: run.ok(), finding }
+    Atomicity {
+        run: run.ok(),
+        finding,
+    }
 }
 
 /// Runs every endpoint's probe at once and gathers the report; on Ctrl-C
@@ -582,7 +715,11 @@ pub async fn measure_all(
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     let done: Arc<Mutex<BTreeMap<Endpoint, EndpointReport>>> = Arc::default();
-    let longest = plans.iter().map(|p| p.start_delay).max().unwrap_or_default();
+    let longest = plans
+        .iter()
+        .map(|p| p.start_delay)
+        .max()
+        .unwrap_or_default();
     if config.progress {
         eprintln!(
             "limits: measuring {} endpoint(s) of {target} at once; this takes about {:.0} s (a {} s window{}), {:.0} s more if a window restarts on every request",
@@ -609,7 +746,11 @@ pub async fn measure_all(
             tokio::time::sleep(every).await;
             if config.progress {
                 let n = done.lock().map(|d| d.len()).unwrap_or(0);
-                eprintln!("limits: {:.0} s elapsed, {n} of {} endpoint(s) done", started.elapsed().as_secs_f64(), config.endpoints.len());
+                eprintln!(
+                    "limits: {:.0} s elapsed, {n} of {} endpoint(s) done",
+                    started.elapsed().as_secs_f64(),
+                    config.endpoints.len()
+                );
             }
         }
     };
@@ -618,7 +759,10 @@ pub async fn measure_all(
         _ = ticker => false,
         _ = tokio::signal::ctrl_c() => true,
     };
-    let endpoints: Vec<EndpointReport> = done.lock().map(|d| d.values().cloned().collect()).unwrap_or_default();
+    let endpoints: Vec<EndpointReport> = done
+        .lock()
+        .map(|d| d.values().cloned().collect())
+        .unwrap_or_default();
     let holds = !interrupted
         && endpoints.len() == config.endpoints.len()
         && endpoints.iter().all(|e| e.verdict == "holds");
@@ -640,7 +784,8 @@ pub async fn measure_all(
 pub fn write_reports(dir: &Path, report: &LimitsReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_vec_pretty(report)?;
-    std::fs::write(dir.join("limits.json"), json).with_context(|| format!("cannot write {}/limits.json", dir.display()))?;
+    std::fs::write(dir.join("limits.json"), json)
+        .with_context(|| format!("cannot write {}/limits.json", dir.display()))?;
     std::fs::write(dir.join("limits.md"), report::markdown(report))
         .with_context(|| format!("cannot write {}/limits.md", dir.display()))?;
     Ok(())
@@ -684,7 +829,10 @@ pub async fn run(
     print!("{}", report::console(&report));
     if let Some(dir) = &config.report_dir {
         write_reports(dir, &report)?;
-        eprintln!("limits: wrote {0}/limits.json and {0}/limits.md", dir.display());
+        eprintln!(
+            "limits: wrote {0}/limits.json and {0}/limits.md",
+            dir.display()
+        );
     }
     Ok(exit_code_of(&report))
 }

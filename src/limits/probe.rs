@@ -29,8 +29,10 @@ pub struct Lane {
     pub run_id: String,
     /// Describes the identity in reports, e.g. `user a@x` or `address 127.0.0.2`.
     pub who: String,
-    seq: AtomicU64,
 }
+
+/// Process-wide, so that no two lanes ever build the same e-mail or name.
+static SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Lane {
     pub fn new(endpoint: Endpoint, client: Client, run_id: &str, who: String) -> Lane {
@@ -43,14 +45,13 @@ impl Lane {
             partners: Vec::new(),
             run_id: run_id.to_owned(),
             who,
-            seq: AtomicU64::new(0),
         }
     }
 
     /// The next request of this lane: valid, and unique where it creates
     /// something (so that a refused one can be looked for afterwards).
     pub fn next_request(&self) -> (Request, String) {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}-{}-{n}", self.run_id, self.endpoint.name());
         let mut req = Request::to(self.endpoint);
         if let Some(t) = &self.token {
@@ -67,7 +68,10 @@ impl Lane {
                 .param("full_name", format!("Limits Probe {n}")),
             Endpoint::CreateChat => req
                 .param("chat_name", tag.clone())
-                .param("participants", serde_json::to_string(&self.partners).unwrap_or_default())
+                .param(
+                    "participants",
+                    serde_json::to_string(&self.partners).unwrap_or_default(),
+                )
                 .param("chat_type", "Group"),
             Endpoint::GetMessages => req
                 .param("chat", self.chat.clone().unwrap_or_default())
@@ -162,7 +166,9 @@ pub async fn burst(lane: &Lane, max: u32) -> Burst {
                         lane.endpoint,
                         lane.who,
                         ex.status,
-                        ex.envelope().map(|e| e.summary()).unwrap_or_else(|| ex.body_excerpt(120, false))
+                        ex.envelope()
+                            .map(|e| e.summary())
+                            .unwrap_or_else(|| ex.body_excerpt(120, false))
                     ));
                     out.samples.push(sample);
                     break;
@@ -171,7 +177,8 @@ pub async fn burst(lane: &Lane, max: u32) -> Burst {
                 out.samples.push(sample);
             }
             Err(e) => {
-                out.errors.push(format!("{} as {}: {e}", lane.endpoint, lane.who));
+                out.errors
+                    .push(format!("{} as {}: {e}", lane.endpoint, lane.who));
                 break;
             }
         }
@@ -249,7 +256,9 @@ pub async fn refused_had_effect(
                     return Ok(Some(true));
                 }
                 match page.value.last() {
-                    Some(last) if page.value.len() == 100 => after = Some(last.creation.as_str().to_owned()),
+                    Some(last) if page.value.len() == 100 => {
+                        after = Some(last.creation.as_str().to_owned())
+                    }
                     _ => return Ok(Some(false)),
                 }
             }
@@ -260,7 +269,12 @@ pub async fn refused_had_effect(
                 .get_chats(observer)
                 .await
                 .map_err(|e| format!("cannot list chats: {e}"))?;
-            Ok(Some(chats.value.iter().any(|ch| ch.chat_name.as_deref() == Some(tag))))
+            Ok(Some(
+                chats
+                    .value
+                    .iter()
+                    .any(|ch| ch.chat_name.as_deref() == Some(tag)),
+            ))
         }
         Endpoint::Signup => {
             let users = c
@@ -268,7 +282,9 @@ pub async fn refused_had_effect(
                 .await
                 .map_err(|e| format!("cannot list users: {e}"))?;
             let email = format!("{tag}@limits.example.com");
-            Ok(Some(users.value.iter().any(|u| u.name == email || u.email.as_deref() == Some(&email))))
+            Ok(Some(users.value.iter().any(|u| {
+                u.name == email || u.email.as_deref() == Some(&email)
+            })))
         }
         _ => Ok(None),
     }
@@ -312,7 +328,9 @@ mod tests {
         let (a, tag_a) = lane.next_request();
         let (_, tag_b) = lane.next_request();
         assert_ne!(tag_a, tag_b);
-        assert!(a.params.contains(&("participants".into(), "[\"b@x\",\"c@x\"]".into())));
+        assert!(a
+            .params
+            .contains(&("participants".into(), "[\"b@x\",\"c@x\"]".into())));
         assert!(a.params.contains(&("chat_name".into(), tag_a)));
     }
 }

@@ -264,7 +264,13 @@ pub fn console(report: &LimitsReport) -> String {
     for r in &report.endpoints {
         for (name, f) in r.findings() {
             if matches!(f.status, Status::Fail | Status::Warn | Status::Error) {
-                let _ = writeln!(out, "  {} {name} [{}]: {}", r.endpoint, f.status.as_str(), f.detail);
+                let _ = writeln!(
+                    out,
+                    "  {} {name} [{}]: {}",
+                    r.endpoint,
+                    f.status.as_str(),
+                    f.detail
+                );
             }
         }
     }
@@ -277,7 +283,11 @@ pub fn console(report: &LimitsReport) -> String {
             "the configured limits DO NOT hold"
         },
         report.duration_seconds,
-        if report.interrupted { " (interrupted)" } else { "" }
+        if report.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
     );
     out
 }
@@ -289,10 +299,18 @@ pub fn markdown(report: &LimitsReport) -> String {
     let _ = writeln!(
         out,
         "**{}** · window {} s · {:.0} s{}\n",
-        if report.holds { "holds" } else { "does not hold" },
+        if report.holds {
+            "holds"
+        } else {
+            "does not hold"
+        },
         report.window_seconds,
         report.duration_seconds,
-        if report.interrupted { " · interrupted" } else { "" }
+        if report.interrupted {
+            " · interrupted"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
@@ -302,7 +320,12 @@ pub fn markdown(report: &LimitsReport) -> String {
     for r in &report.endpoints {
         let _ = writeln!(out, "\n## {} ({})\n", r.endpoint, r.verdict);
         for (name, f) in r.findings() {
-            let _ = writeln!(out, "- **{name}** {}: {}", f.status.as_str(), f.detail.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "- **{name}** {}: {}",
+                f.status.as_str(),
+                f.detail.replace('|', "\\|")
+            );
         }
         if let Some(w) = &r.window {
             let _ = writeln!(out, "- window evidence: {}", w.evidence);
@@ -345,6 +368,7 @@ pub(crate) mod tests {
                 third: 100,
                 third_capped: false,
                 fourth: None,
+                rose_between: None,
             })),
             window_finding: Finding::ok("sliding"),
             isolation: Finding::ok("another user's first request showed Remaining 199"),

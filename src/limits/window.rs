@@ -64,6 +64,10 @@ pub struct Phases {
     pub third_capped: bool,
     /// Accepted just after t0 + 1.5 W, run only when phase three saw nothing.
     pub fourth: Option<u32>,
+    /// `X-RateLimit-Remaining` went up between the last request of t0 and the
+    /// first of t0 + W/2 (from, to): nothing can age out of a sliding window
+    /// in half a window, so the count was reset at a boundary.
+    pub rose_between: Option<(u64, u64)>,
 }
 
 /// The verdict and the arithmetic behind it.
@@ -89,6 +93,15 @@ pub fn classify(phases: Phases) -> WindowVerdict {
         phases,
         evidence,
     };
+    if let Some((from, to)) = p.rose_between {
+        return verdict(
+            WindowKind::Fixed,
+            Confidence::High,
+            format!(
+                "Remaining rose from {from} to {to} between t0 and t0+W/2 although no request could have aged past the window: the count was reset at a window boundary"
+            ),
+        );
+    }
     if p.first < p.first_sent {
         return verdict(
             WindowKind::Unknown,
@@ -175,36 +188,67 @@ mod tests {
             third,
             third_capped: capped,
             fourth,
+            rose_between: None,
         }
     }
 
     #[test]
     fn sliding() {
         let v = classify(phases(100, 100, 100, false, None));
-        assert_eq!((v.kind, v.confidence), (WindowKind::Sliding, Confidence::High));
+        assert_eq!(
+            (v.kind, v.confidence),
+            (WindowKind::Sliding, Confidence::High)
+        );
         let v = classify(phases(100, 100, 103, false, None));
-        assert_eq!((v.kind, v.confidence), (WindowKind::Sliding, Confidence::Medium));
+        assert_eq!(
+            (v.kind, v.confidence),
+            (WindowKind::Sliding, Confidence::Medium)
+        );
     }
 
     #[test]
     fn fixed() {
         let v = classify(phases(5, 5, 10, true, None));
-        assert_eq!((v.kind, v.confidence), (WindowKind::Fixed, Confidence::High));
+        assert_eq!(
+            (v.kind, v.confidence),
+            (WindowKind::Fixed, Confidence::High)
+        );
         assert!(v.evidence.contains("whole count reset"));
+    }
+
+    #[test]
+    fn a_reset_between_the_first_phases_is_a_fixed_window() {
+        let mut p = phases(5, 10, 10, true, None);
+        p.rose_between = Some((5, 9));
+        let v = classify(p);
+        assert_eq!(
+            (v.kind, v.confidence),
+            (WindowKind::Fixed, Confidence::High)
+        );
+        assert!(v.evidence.contains("from 5 to 9"));
     }
 
     #[test]
     fn restart_on_request() {
         let v = classify(phases(50, 50, 0, false, Some(100)));
-        assert_eq!((v.kind, v.confidence), (WindowKind::RestartOnRequest, Confidence::High));
+        assert_eq!(
+            (v.kind, v.confidence),
+            (WindowKind::RestartOnRequest, Confidence::High)
+        );
         let v = classify(phases(50, 50, 0, false, None));
         assert_eq!(v.confidence, Confidence::Medium);
     }
 
     #[test]
     fn unclear_counts_are_unknown() {
-        assert_eq!(classify(phases(50, 50, 25, false, None)).kind, WindowKind::Unknown);
-        assert_eq!(classify(phases(1, 1, 1, false, None)).confidence, Confidence::Low);
+        assert_eq!(
+            classify(phases(50, 50, 25, false, None)).kind,
+            WindowKind::Unknown
+        );
+        assert_eq!(
+            classify(phases(1, 1, 1, false, None)).confidence,
+            Confidence::Low
+        );
         let mut p = phases(3, 0, 3, false, None);
         p.first_sent = 5;
         assert!(classify(p).evidence.contains("not fresh"));

@@ -14,8 +14,10 @@ use chat_harness::reference::{serve, Defect, ServerConfig};
 const WINDOW: u64 = 3;
 
 fn table(limit: u32) -> LimitsTable {
-    let mut t = LimitsTable::default();
-    t.window_seconds = WINDOW;
+    let mut t = LimitsTable {
+        window_seconds: WINDOW,
+        ..Default::default()
+    };
     for v in t.limits.values_mut() {
         *v = limit;
     }
@@ -24,8 +26,15 @@ fn table(limit: u32) -> LimitsTable {
 
 /// Runs `limits` expecting `expect` against a reference server configured
 /// with `server_limit` on every endpoint and the given defects.
-async fn run(expect: u32, server_limit: u32, defects: &[Defect], only: &[Endpoint]) -> LimitsReport {
-    let mut cfg = ServerConfig::default().with_window(WINDOW).with_generated_users(6);
+async fn run(
+    expect: u32,
+    server_limit: u32,
+    defects: &[Defect],
+    only: &[Endpoint],
+) -> LimitsReport {
+    let mut cfg = ServerConfig::default()
+        .with_window(WINDOW)
+        .with_generated_users(6);
     for e in Endpoint::LIMITED {
         cfg = cfg.with_limit(e, server_limit);
     }
@@ -38,13 +47,18 @@ async fn run(expect: u32, server_limit: u32, defects: &[Defect], only: &[Endpoin
     let mut base = ClientConfig::new(server.url());
     base.timeout = Duration::from_secs(5);
     let accounts = server.core().accounts();
-    let report = measure_all(&base, &server.url(), true, &accounts, &config).await.unwrap();
+    let report = measure_all(&base, &server.url(), true, &accounts, &config)
+        .await
+        .unwrap();
     server.shutdown().await;
     report
 }
 
 fn endpoint(r: &LimitsReport, e: Endpoint) -> &chat_harness::limits::report::EndpointReport {
-    r.endpoints.iter().find(|x| x.endpoint == e).unwrap_or_else(|| panic!("{e} not measured"))
+    r.endpoints
+        .iter()
+        .find(|x| x.endpoint == e)
+        .unwrap_or_else(|| panic!("{e} not measured"))
 }
 
 #[tokio::test]
@@ -55,12 +69,38 @@ async fn a_clean_configuration_holds() {
     assert_eq!(r.endpoints.len(), 6);
     for e in &r.endpoints {
         assert_eq!(e.observed, Some(10), "{}", e.endpoint);
-        assert_eq!(e.window.as_ref().unwrap().kind, WindowKind::Sliding, "{}", e.endpoint);
-        assert_eq!(e.atomicity.run.as_ref().unwrap().accepted, 10, "{}", e.endpoint);
-        assert_eq!(e.isolation.status, Status::Ok, "{}: {}", e.endpoint, e.isolation.detail);
+        assert_eq!(
+            e.window.as_ref().unwrap().kind,
+            WindowKind::Sliding,
+            "{}",
+            e.endpoint
+        );
+        assert_eq!(
+            e.atomicity.run.as_ref().unwrap().accepted,
+            10,
+            "{}",
+            e.endpoint
+        );
+        assert_eq!(
+            e.isolation.status,
+            Status::Ok,
+            "{}: {}",
+            e.endpoint,
+            e.isolation.detail
+        );
     }
-    assert_eq!(endpoint(&r, Endpoint::Login).forwarded_for.as_ref().unwrap().status, Status::Ok);
-    assert_eq!(endpoint(&r, Endpoint::SendMessage).refusal.had_effect, Some(false));
+    assert_eq!(
+        endpoint(&r, Endpoint::Login)
+            .forwarded_for
+            .as_ref()
+            .unwrap()
+            .status,
+        Status::Ok
+    );
+    assert_eq!(
+        endpoint(&r, Endpoint::SendMessage).refusal.had_effect,
+        Some(false)
+    );
     assert_eq!(chat_harness::limits::exit_code_of(&r), 0);
 }
 
@@ -70,7 +110,13 @@ async fn a_wrong_limit_is_reported_with_both_numbers() {
     let e = endpoint(&r, Endpoint::GetChats);
     assert_eq!(e.observed, Some(12));
     assert_eq!(e.limit.status, Status::Fail);
-    assert!(e.limit.detail.contains("12 accepted before the first refusal, expected 10"), "{}", e.limit.detail);
+    assert!(
+        e.limit
+            .detail
+            .contains("12 accepted before the first refusal, expected 10"),
+        "{}",
+        e.limit.detail
+    );
     assert!(!r.holds);
     assert_eq!(chat_harness::limits::exit_code_of(&r), 1);
 }
@@ -79,22 +125,44 @@ async fn a_wrong_limit_is_reported_with_both_numbers() {
 async fn a_fixed_window_is_classified() {
     let r = run(10, 10, &[Defect::FixedWindow], &[Endpoint::GetMessages]).await;
     let e = endpoint(&r, Endpoint::GetMessages);
-    assert_eq!(e.window.as_ref().unwrap().kind, WindowKind::Fixed, "{:?}", e.window);
+    print!("{}", chat_harness::limits::report::console(&r));
+    assert_eq!(
+        e.window.as_ref().unwrap().kind,
+        WindowKind::Fixed,
+        "{:?}",
+        e.window
+    );
     assert_eq!(e.window_finding.status, Status::Fail);
 }
 
 #[tokio::test]
 async fn a_window_restarting_on_requests_is_classified() {
-    let r = run(10, 10, &[Defect::WindowRestartsOnRequest], &[Endpoint::GetChats]).await;
+    let r = run(
+        10,
+        10,
+        &[Defect::WindowRestartsOnRequest],
+        &[Endpoint::GetChats],
+    )
+    .await;
     let e = endpoint(&r, Endpoint::GetChats);
-    assert_eq!(e.window.as_ref().unwrap().kind, WindowKind::RestartOnRequest, "{:?}", e.window);
+    assert_eq!(
+        e.window.as_ref().unwrap().kind,
+        WindowKind::RestartOnRequest,
+        "{:?}",
+        e.window
+    );
 }
 
 #[tokio::test]
 async fn a_racy_counter_is_not_atomic() {
     let r = run(10, 10, &[Defect::RacyCounter], &[Endpoint::SendMessage]).await;
     let e = endpoint(&r, Endpoint::SendMessage);
-    assert_eq!(e.atomicity.finding.status, Status::Fail, "{}", e.atomicity.finding.detail);
+    assert_eq!(
+        e.atomicity.finding.status,
+        Status::Fail,
+        "{}",
+        e.atomicity.finding.detail
+    );
     assert!(e.atomicity.run.as_ref().unwrap().accepted > 10);
 }
 

@@ -1,0 +1,525 @@
+//! The request pipeline shared by both fronts: route, CORS, decode parameters,
+//! authenticate, count against the limiter, run the operation, and render the
+//! answer with its rate-limit and CORS headers. It speaks `http` types only
+//! (no hyper, no wiremock), so both fronts answer identically.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+use super::config::{ResetForm, ServerConfig};
+use super::defect::{Defect, DefectSet};
+use super::error::ApiError;
+use super::limiter::{Limiter, Mode, Subject, Verdict};
+use super::params::{parse_auth, AuthHeader, Params};
+use super::state::{Caller, State};
+use crate::accounts::Account;
+use crate::contract::envelope::error_body;
+use crate::contract::Endpoint;
+
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const EXPOSED: HeaderValue = HeaderValue::from_static(
+    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After",
+);
+const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
+    "Authorization, Content-Type, Accept, X-Requested-With, X-Frappe-CSRF-Token",
+);
+const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, OPTIONS");
+/// The racy limiter's pause between reading and writing the count.
+const RACY_PAUSE: Duration = Duration::from_millis(5);
+
+/// One request as the core sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct CoreRequest<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The socket peer; `None` when the front cannot tell (wiremock), in
+    /// which case login and signup are keyed as 127.0.0.1.
+    pub peer: Option<IpAddr>,
+}
+
+/// How a defect's pause waits: on the hyper front it yields to other tasks
+/// (so racing requests interleave); on wiremock, which answers one request
+/// at a time from a synchronous responder, it blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pause {
+    Async,
+    Blocking,
+}
+
+pub(crate) async fn pause(mode: Pause, d: Duration) {
+    match mode {
+        Pause::Async => tokio::time::sleep(d).await,
+        Pause::Blocking => std::thread::sleep(d),
+    }
+}
+
+/// The reference server's semantics. Cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub cfg: ServerConfig,
+    pub defects: DefectSet,
+    pub limiter: Limiter,
+    pub state: State,
+}
+
+impl Inner {
+    #[inline]
+    pub fn has(&self, d: Defect) -> bool {
+        self.defects.has(d)
+    }
+}
+
+/// What the pipeline produced, before headers.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    ok: bool,
+    rate: Option<Verdict>,
+    refused: bool,
+}
+
+impl Reply {
+    fn error(e: ApiError, d: DefectSet) -> Reply {
+        let mut status = e.status;
+        if e.is_validation() && d.has(Defect::ServerErrorOnBadInput) {
+            status = 500;
+        } else if e.is_validation() && d.has(Defect::WrongErrorStatus) {
+            status = 400;
+        }
+        if d.has(Defect::ErrorAs200) {
+            status = 200;
+        }
+        let mut body = error_body(e.exc_type, &e.message);
+        if d.has(Defect::NoExcType) {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("exc_type");
+            }
+        }
+        Reply {
+            status,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            ok: false,
+            rate: None,
+            refused: false,
+        }
+    }
+}
+
+impl Core {
+    pub fn new(cfg: ServerConfig) -> Core {
+        let state = State::default();
+        {
+            let mut users = state.users_mut();
+            for u in &cfg.users {
+                users.add(&u.email, &u.password, &u.full_name);
+            }
+            for i in 0..cfg.generated_users {
+                users.add(
+                    &ServerConfig::generated_email(i),
+                    super::config::DEFAULT_PASSWORD,
+                    &format!("Load User {i}"),
+                );
+            }
+        }
+        Core {
+            inner: Arc::new(Inner {
+                defects: DefectSet::from_iter(&cfg.defects),
+                limiter: Limiter::new(cfg.limits.window_seconds),
+                state,
+                cfg,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.cfg
+    }
+
+    /// Every user the server knows (seeded, generated and signed up), with
+    /// the password it was given and its current token pair.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.inner
+            .state
+            .users()
+            .list
+            .iter()
+            .map(|u| Account {
+                email: u.email.to_string(),
+                password: Some(u.password.clone()),
+                full_name: Some(u.full_name.clone()),
+                api_key: Some(u.api_key.clone()),
+                api_secret: Some(u.api_secret.clone()),
+            })
+            .collect()
+    }
+
+    /// Answers one request (the hyper front).
+    pub async fn handle(&self, req: CoreRequest<'_>) -> Response<Bytes> {
+        self.handle_with(req, Pause::Async).await
+    }
+
+    /// Answers one request synchronously (the wiremock front).
+    pub fn handle_blocking(&self, req: CoreRequest<'_>) -> Response<Bytes> {
+        futures::executor::block_on(self.handle_with(req, Pause::Blocking))
+    }
+
+    async fn handle_with(&self, req: CoreRequest<'_>, mode: Pause) -> Response<Bytes> {
+        let inner = &*self.inner;
+        let d = inner.defects;
+        let origin = req
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let cors = self.cors_origin(origin);
+        if *req.method == Method::OPTIONS {
+            if d.has(Defect::NoPreflight) {
+                let r = Reply::error(ApiError::not_found("No such method"), d);
+                return self.finish(r, None);
+            }
+            return self.preflight(cors);
+        }
+        let reply = self.process(&req, mode).await;
+        let cors = if d.has(Defect::NoCorsOnOrdinary) {
+            None
+        } else {
+            cors
+        };
+        self.finish(reply, cors)
+    }
+
+    async fn process(&self, req: &CoreRequest<'_>, mode: Pause) -> Reply {
+        let inner = &*self.inner;
+        let d = inner.defects;
+        let Some(endpoint) = Endpoint::from_path(req.path) else {
+            let path: String = req.path.chars().take(80).collect();
+            return Reply::error(ApiError::not_found(format!("No such method: {path}")), d);
+        };
+        if req.body.len() > inner.cfg.body_cap {
+            return Reply::error(ApiError::too_large(inner.cfg.body_cap), d);
+        }
+        let content_type = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let params = match Params::parse(
+            req.query,
+            content_type,
+            req.body,
+            d.has(Defect::JsonBodyRejected),
+        ) {
+            Ok(p) => p,
+            Err(e) => return Reply::error(e, d),
+        };
+        let caller = if endpoint.requires_auth() {
+            match self.authenticate(req.headers) {
+                Ok(c) => Some(c),
+                Err(e) => return Reply::error(e, d),
+            }
+        } else {
+            None
+        };
+        let mut rate = None;
+        if let Some(limit) = inner.cfg.limits.limit(endpoint) {
+            let who = self.subject(endpoint, caller.as_ref(), req);
+            let verdict = self.count(endpoint, who, limit, mode).await;
+            rate = Some(verdict);
+            if !verdict.allowed {
+                if endpoint == Endpoint::SendMessage && d.has(Defect::RefusedSendStored) {
+                    let _ = self
+                        .dispatch(endpoint, caller.as_ref(), &params, mode)
+                        .await;
+                }
+                let e = if d.has(Defect::RefuseWith417) {
+                    ApiError::validation("Rate limit exceeded")
+                } else {
+                    ApiError::too_many(format!(
+                        "Rate limit exceeded for {endpoint}: {limit} requests per {} s",
+                        inner.cfg.limits.window_seconds
+                    ))
+                };
+                let mut r = Reply::error(e, d);
+                r.rate = rate;
+                r.refused = true;
+                return r;
+            }
+        }
+        let mut r = match self
+            .dispatch(endpoint, caller.as_ref(), &params, mode)
+            .await
+        {
+            Ok(body) => Reply {
+                status: 200,
+                body,
+                ok: true,
+                rate: None,
+                refused: false,
+            },
+            Err(e) => Reply::error(e, d),
+        };
+        r.rate = rate;
+        r
+    }
+
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        caller: Option<&Caller>,
+        p: &Params,
+        mode: Pause,
+    ) -> Result<Vec<u8>, ApiError> {
+        let inner = &*self.inner;
+        let caller = || caller.ok_or_else(|| ApiError::internal("no caller"));
+        match endpoint {
+            Endpoint::Login => inner.login(p),
+            Endpoint::Signup => inner.signup(p),
+            Endpoint::GetChats => inner.get_chats(caller()?),
+            Endpoint::CreateChat => inner.create_chat(caller()?, p),
+            Endpoint::GetMessages => inner.get_messages(caller()?, p),
+            Endpoint::SendMessage => inner.send_message(caller()?, p, mode).await,
+            Endpoint::MarkAsRead => inner.mark_as_read(caller()?, p),
+            Endpoint::GetChatParticipants => inner.get_chat_participants(caller()?, p),
+            Endpoint::GetUsers => inner.get_users(caller()?),
+        }
+    }
+
+    /// AUTH-3..AUTH-5: no header is 403 (Frappe's Guest), a wrong or
+    /// malformed one 401. Failed authentication never reaches the limiter.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let inner = &*self.inner;
+        let raw = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let (key, secret) = match parse_auth(raw) {
+            AuthHeader::Pair(k, s) => (k, s),
+            AuthHeader::Absent if inner.has(Defect::AnonymousAllowed) => {
+                return Ok(Caller {
+                    id: None,
+                    email: Arc::from("Guest"),
+                })
+            }
+            AuthHeader::Absent => {
+                return Err(ApiError::permission(
+                    "Not permitted: log in or send Authorization: token KEY:SECRET",
+                ))
+            }
+            AuthHeader::Malformed(_) if inner.has(Defect::MalformedAuth500) => {
+                return Err(ApiError::internal("list index out of range"))
+            }
+            AuthHeader::Malformed(_) => {
+                return Err(ApiError::authentication(
+                    "Malformed Authorization header: expected token KEY:SECRET",
+                ))
+            }
+        };
+        let users = inner.state.users();
+        let user = users.by_key.get(&key).and_then(|id| users.get(*id));
+        match user {
+            Some(u) if u.api_secret == secret || inner.has(Defect::WrongSecretAccepted) => {
+                Ok(Caller {
+                    id: Some(u.id),
+                    email: u.email.clone(),
+                })
+            }
+            _ => Err(ApiError::authentication("Invalid API key or secret")),
+        }
+    }
+
+    /// RL-7: per user for the user's endpoints, per socket address for login
+    /// and signup (X-Forwarded-For is ignored).
+    fn subject(&self, endpoint: Endpoint, caller: Option<&Caller>, req: &CoreRequest) -> Subject {
+        let d = self.inner.defects;
+        let peer = req.peer.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        if endpoint.limited_per_address() {
+            if d.has(Defect::TrustForwardedFor) {
+                let forwarded = req
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .and_then(|v| v.trim().parse::<IpAddr>().ok());
+                return Subject::Addr(forwarded.unwrap_or(peer));
+            }
+            return Subject::Addr(peer);
+        }
+        if d.has(Defect::SharedBucket) {
+            return Subject::Shared;
+        }
+        match caller.and_then(|c| c.id) {
+            Some(id) => Subject::User(id),
+            None => Subject::Addr(peer),
+        }
+    }
+
+    async fn count(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Pause) -> Verdict {
+        let inner = &*self.inner;
+        let window = if inner.has(Defect::FixedWindow) {
+            Mode::Fixed
+        } else if inner.has(Defect::WindowRestartsOnRequest) {
+            Mode::RestartOnRequest
+        } else {
+            Mode::Sliding
+        };
+        if !inner.has(Defect::RacyCounter) {
+            return inner.limiter.check(endpoint, who, limit, window);
+        }
+        let mut seen = inner.limiter.peek(endpoint, who, limit, window);
+        pause(mode, RACY_PAUSE).await;
+        if seen.allowed {
+            inner.limiter.record(endpoint, who, window);
+            seen.remaining = seen.remaining.saturating_sub(1);
+        }
+        seen
+    }
+
+    /// CORS-1..3: the origin to echo, if any.
+    fn cors_origin(&self, origin: Option<&str>) -> Option<HeaderValue> {
+        let d = self.inner.defects;
+        if d.has(Defect::CorsWildcard) {
+            return Some(HeaderValue::from_static("*"));
+        }
+        let origin = origin?;
+        let allowed = d.has(Defect::ReflectAnyOrigin) || self.origin_allowed(origin);
+        allowed
+            .then(|| HeaderValue::from_str(origin).ok())
+            .flatten()
+    }
+
+    /// `http://localhost[:port]`, `http://127.0.0.1[:port]` and the
+    /// configured production origin (compared without a trailing slash).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let dev = ["http://localhost", "http://127.0.0.1"].iter().any(|host| {
+            origin.strip_prefix(host).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest.strip_prefix(':').is_some_and(|port| {
+                        (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+            })
+        });
+        dev || self
+            .inner
+            .cfg
+            .production_origin
+            .as_deref()
+            .is_some_and(|p| p.trim_end_matches('/') == origin.trim_end_matches('/'))
+    }
+
+    fn preflight(&self, cors: Option<HeaderValue>) -> Response<Bytes> {
+        let mut r = Response::new(Bytes::new());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        let h = r.headers_mut();
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(header::ALLOW, ALLOW_METHODS);
+        if let Some(origin) = cors {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+        }
+        r
+    }
+
+    fn finish(&self, reply: Reply, cors: Option<HeaderValue>) -> Response<Bytes> {
+        let inner = &*self.inner;
+        let d = inner.defects;
+        let mut body = reply.body;
+        let mut rate_headers = Vec::new();
+        if let Some(v) = reply.rate {
+            let limit = if d.has(Defect::WrongLimitHeader) {
+                u64::from(v.limit) * 2
+            } else {
+                u64::from(v.limit)
+            };
+            let remaining = if v.allowed && d.has(Defect::RemainingOffByOne) {
+                u64::from(v.remaining) + 1
+            } else {
+                u64::from(v.remaining)
+            };
+            let secs = v.reset_ms.div_ceil(1000);
+            let reset = if d.has(Defect::ResetInconsistent) {
+                v.reset_ms
+            } else {
+                match inner.cfg.reset_form {
+                    ResetForm::Delta => secs,
+                    ResetForm::Epoch => unix_now() + secs,
+                }
+            };
+            let skip = d.has(Defect::NoRateHeaders)
+                || (reply.refused && d.has(Defect::NoHeadersOnRefusal));
+            if d.has(Defect::RateHeadersInBody) {
+                body = with_body_keys(&body, limit, remaining, reset);
+            } else if !skip {
+                rate_headers.push((X_LIMIT, limit));
+                rate_headers.push((X_REMAINING, remaining));
+                rate_headers.push((X_RESET, reset));
+            }
+            if reply.refused && !d.has(Defect::RefuseWith417) {
+                rate_headers.push((header::RETRY_AFTER, secs.max(1)));
+            }
+        }
+        let mut r = Response::new(Bytes::from(body));
+        *r.status_mut() =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let h = r.headers_mut();
+        let content_type = if reply.ok && d.has(Defect::WrongContentType) {
+            HeaderValue::from_static("text/html; charset=utf-8")
+        } else {
+            JSON
+        };
+        h.insert(header::CONTENT_TYPE, content_type);
+        for (name, value) in rate_headers {
+            h.insert(name, HeaderValue::from(value));
+        }
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(origin) = cors {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            if !d.has(Defect::NoExposeHeaders) {
+                h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+            }
+        }
+        r
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The `rate-headers-in-body` defect: the values as keys of the JSON body.
+fn with_body_keys(body: &[u8], limit: u64, remaining: u64, reset: u64) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("X-RateLimit-Limit".into(), limit.into());
+        o.insert("X-RateLimit-Remaining".into(), remaining.into());
+        o.insert("X-RateLimit-Reset".into(), reset.into());
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}

@@ -1,0 +1,142 @@
+//! `chat-harness serve`: the reference server on the hyper front, until
+//! Ctrl-C or SIGTERM. Converts the command line into a [`ServerConfig`].
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::accounts;
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::contract::Endpoint;
+use crate::reference::{serve, Defect, SeedUser, ServerConfig};
+use crate::{SetupError, UsageError};
+
+/// Where `--users` writes the accounts when `--accounts-out` is not given.
+pub const DEFAULT_ACCOUNTS_OUT: &str = "reports/serve-accounts.toml";
+
+pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<u8> {
+    if args.list_defects {
+        let mut out = std::io::stdout().lock();
+        for d in Defect::ALL {
+            writeln!(
+                out,
+                "{:<28} {:<8} {}",
+                d.name(),
+                d.clause(),
+                d.description()
+            )?;
+        }
+        return Ok(crate::exit_code::SUCCESS);
+    }
+    let config = config_from(global, &args)?;
+    let accounts_out = args.accounts_out.clone().or_else(|| {
+        args.generated_users
+            .filter(|n| *n > 0)
+            .map(|_| PathBuf::from(DEFAULT_ACCOUNTS_OUT))
+    });
+    let bind = SocketAddr::new(args.bind, args.port);
+    let server = serve(config, bind)
+        .await
+        .map_err(|e| SetupError(format!("cannot listen on {bind}: {e}")))?;
+    if let Some(path) = &accounts_out {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| SetupError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        accounts::save(path, &server.core().accounts())?;
+        eprintln!("accounts with their tokens written to {}", path.display());
+    }
+    if let Some(path) = &args.port_file {
+        std::fs::write(path, format!("{}\n", server.addr().port()))
+            .map_err(|e| SetupError(format!("cannot write {}: {e}", path.display())))?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.url())?;
+        out.flush()?;
+    }
+    wait_for_signal().await;
+    eprintln!("shutting down");
+    server.shutdown().await;
+    Ok(crate::exit_code::SUCCESS)
+}
+
+/// The validated configuration a command line asks for.
+pub fn config_from(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = ServerConfig::default();
+    let given = accounts::from_args(&global.users, global.accounts.as_deref())?;
+    if !given.is_empty() {
+        let mut users = Vec::new();
+        for a in given {
+            let Some(password) = a.password.clone() else {
+                return Err(UsageError(format!(
+                    "{}: serve seeds users from e-mail and password; this account has none",
+                    a.email
+                ))
+                .into());
+            };
+            let mut u = SeedUser::new(&a.email, password);
+            if let Some(n) = a.full_name.filter(|n| !n.is_empty()) {
+                u = u.with_full_name(n);
+            }
+            users.push(u);
+        }
+        config = config.with_users(users);
+    }
+    if !(1..=86_400).contains(&args.window_seconds) {
+        return Err(UsageError("--window-seconds must be between 1 and 86400".into()).into());
+    }
+    config = config
+        .with_window(args.window_seconds)
+        .with_generated_users(args.generated_users.unwrap_or(0))
+        .with_reset_form(args.reset_form.parse().map_err(UsageError)?);
+    for l in &args.limits {
+        let (name, n) = l
+            .split_once('=')
+            .ok_or_else(|| UsageError(format!("--limit {l:?}: expected ENDPOINT=N")))?;
+        let endpoint: Endpoint = name
+            .parse()
+            .map_err(|e| UsageError(format!("--limit {l:?}: {e}")))?;
+        config = match n {
+            "off" | "none" => config.without_limit(endpoint),
+            _ => match n.parse::<u32>() {
+                Ok(n) if n >= 1 => config.with_limit(endpoint, n),
+                _ => {
+                    return Err(UsageError(format!(
+                        "--limit {l:?}: N must be an integer from 1 to 4294967295, or off"
+                    ))
+                    .into())
+                }
+            },
+        };
+    }
+    if let Some(o) = &args.production_origin {
+        if !(o.starts_with("http://") || o.starts_with("https://")) {
+            return Err(UsageError(format!(
+                "--production-origin {o:?}: expected an origin such as https://chat.example.com"
+            ))
+            .into());
+        }
+        config = config.with_production_origin(o.trim_end_matches('/'));
+    }
+    for d in &args.defects {
+        let defect: Defect = d.parse().map_err(|e| UsageError(format!("--defect {e}")))?;
+        config = config.with_defect(defect);
+    }
+    Ok(config)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
