@@ -8,6 +8,8 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod exit_code;
+pub mod load;
+pub mod load_cmd;
 pub mod reference;
 pub mod serve;
 
@@ -28,6 +30,8 @@ pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Load(args) => load_cmd::load(&cli.global, args).await,
+        Command::Provision(args) => load_cmd::provision(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,
@@ -44,6 +48,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>()
             || cause.is::<contract::limits::LimitsError>()
             || cause.is::<accounts::AccountsError>()
+            || cause.is::<load::scenario::ScenarioError>()
         {
             return exit_code::USAGE;
         }
