@@ -206,13 +206,14 @@ impl UserRun {
             ),
             _ => (None, None),
         };
+        // First round within the first interval (a second at most), spread.
+        let first = |every: Duration, rng: &mut StdRng| {
+            let span = every.min(Duration::from_secs(1)).as_micros().max(1) as u64;
+            now + Duration::from_micros(rng.random_range(0..span))
+        };
         let next_round = match &persona {
-            Persona::LimitProber(p) => Some(
-                now + Duration::from_micros(rng.random_range(0..p.every.as_micros().max(1) as u64)),
-            ),
-            Persona::Reader(r) => Some(
-                now + Duration::from_micros(rng.random_range(0..r.every.as_micros().max(1) as u64)),
-            ),
+            Persona::LimitProber(p) => Some(first(p.every, &mut rng)),
+            Persona::Reader(r) => Some(first(r.every, &mut rng)),
             _ => None,
         };
         UserRun {

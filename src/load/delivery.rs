@@ -115,6 +115,9 @@ pub struct DeliveryCounts {
     pub out_of_order: u64,
     /// Messages seen whose send_message never answered successfully.
     pub seen_unsent: u64,
+    /// Pairs a complete poll started after the send answered did not return,
+    /// seen only later (POLL-6, read-your-writes, broken).
+    pub late_visible: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,7 +133,7 @@ pub struct DeliveryReport {
 pub struct Tracker {
     chats: Vec<Mutex<Ledger>>,
     latency: Mutex<Hist>,
-    totals: Mutex<(u64, u64)>, // (duplicated, out_of_order) outside the ledgers' locks
+    totals: Mutex<(u64, u64, u64)>, // (duplicated, out_of_order, late_visible)
 }
 
 fn key(sender_pos: usize, seq: u32) -> u64 {
@@ -168,7 +171,7 @@ impl Tracker {
         Tracker {
             chats,
             latency: Mutex::new(Hist::new()),
-            totals: Mutex::new((0, 0)),
+            totals: Mutex::new((0, 0, 0)),
         }
     }
 
@@ -233,6 +236,8 @@ impl Tracker {
         let k = key(sp, id.seq);
         let view = &mut l.views[pos];
         let opened = view.opened;
+        let caught_up_from = view.caught_up_from;
+        let mut late = false;
         let reordered = id.seq < view.last_seq[sp];
         view.last_seq[sp] = view.last_seq[sp].max(id.seq);
         let mut latency = None;
@@ -240,6 +245,7 @@ impl Tracker {
             Some(rec) if rec.seen & (1 << pos) != 0 => Sighting::Duplicate,
             Some(rec) => {
                 rec.seen |= 1 << pos;
+                late = caught_up_from.is_some_and(|t| t > rec.answered);
                 let from = opened.map_or(rec.answered, |o| o.max(rec.answered));
                 latency = Some(at.saturating_duration_since(from));
                 Sighting::First
@@ -260,10 +266,11 @@ impl Tracker {
                 .unwrap_or_else(|p| p.into_inner())
                 .record(latency);
         }
-        if result == Sighting::Duplicate || reordered {
+        if result == Sighting::Duplicate || reordered || late {
             let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
             t.0 += u64::from(result == Sighting::Duplicate);
             t.1 += u64::from(reordered && result != Sighting::Duplicate);
+            t.2 += u64::from(late);
         }
         result
     }
@@ -349,6 +356,7 @@ impl Tracker {
         let t = *self.totals.lock().unwrap_or_else(|p| p.into_inner());
         c.duplicated = t.0;
         c.out_of_order = t.1;
+        c.late_visible = t.2;
         let latency = self
             .latency
             .lock()
@@ -498,6 +506,17 @@ mod tests {
         t.caught_up(0, 1, t0 + Duration::from_millis(10));
         let c = t.report().counts;
         assert_eq!((c.lost, c.lost_client_model), (0, 1));
+    }
+
+    #[test]
+    fn a_message_missed_by_a_later_poll_is_late_visible() {
+        let t = tracker(|_| true);
+        let t0 = Instant::now();
+        t.sent(id(0, 0, 1), ts("2024-01-01 00:00:01"), t0);
+        t.caught_up(0, 1, t0 + Duration::from_millis(10));
+        t.seen(id(0, 0, 1), 1, t0 + Duration::from_millis(600));
+        let c = t.report().counts;
+        assert_eq!((c.delivered, c.lost, c.late_visible), (1, 0, 1));
     }
 
     #[test]

@@ -81,8 +81,9 @@ impl fmt::Display for Slo {
     }
 }
 
-const COUNTS: [&str; 7] = [
+const COUNTS: [&str; 8] = [
     "lost",
+    "late_visible",
     "lost_client_model",
     "duplicated",
     "out_of_order",
@@ -191,6 +192,7 @@ impl Slo {
         Some(match self.metric.as_str() {
             "lost" => d.lost as f64,
             "lost_client_model" => d.lost_client_model as f64,
+            "late_visible" => d.late_visible as f64,
             "duplicated" => d.duplicated as f64,
             "out_of_order" => d.out_of_order as f64,
             "unconfirmed" => d.unconfirmed as f64,

@@ -135,10 +135,10 @@ impl Summary {
             o.push('\n');
         }
         let _ = writeln!(o, "## Delivery\n");
-        let _ = writeln!(o, "| sent | expected | delivered | lost | lost (client model) | unconfirmed | duplicated | out of order | seen, send failed |\n|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(o, "| sent | expected | delivered | lost | lost (client model) | unconfirmed | duplicated | out of order | visible late (POLL-6) | seen, send failed |\n|---|---|---|---|---|---|---|---|---|---|");
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             d.sent,
             d.expected,
             d.delivered,
@@ -147,6 +147,7 @@ impl Summary {
             d.unconfirmed,
             d.duplicated,
             d.out_of_order,
+            d.late_visible,
             d.seen_unsent
         );
         let _ = writeln!(
