@@ -48,6 +48,70 @@ pub enum Command {
     /// --user EMAIL:PASSWORD[:FULL NAME] (default: alice, bob and carol
     /// @example.com, password Passw0rd!).
     Serve(ServeArgs),
+    /// Simulate many polling users with goose and measure message delivery.
+    /// Without --target, runs against the embedded reference server.
+    Load(LoadArgs),
+    /// Sign up many users at the pace the server allows and save their
+    /// tokens (mode 0600) for `load --accounts`; resumes where it stopped.
+    Provision(ProvisionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The scenario file (see scenarios/).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Objective, e.g. "delivery.p99<1s", "lost=0", "errors<1%" (repeatable);
+    /// exit 1 when one is violated.
+    #[arg(long = "slo", value_name = "OBJECTIVE")]
+    pub slos: Vec<String>,
+    /// Replace the scenario's duration (time at full load).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Replace the scenario's number of users (rate ramps only).
+    #[arg(long, value_name = "N")]
+    pub users: Option<u32>,
+    /// Where the run's folder <time>-<scenario>/ goes.
+    #[arg(long, value_name = "DIR", default_value = "reports")]
+    pub reports: PathBuf,
+    /// Write the reports into exactly this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Embedded server only: switch on a reference-server defect (repeatable).
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+    /// Embedded server only: no rate limits (pure capacity).
+    #[arg(long)]
+    pub unlimited: bool,
+    /// No live progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// How many accounts the file should hold.
+    #[arg(long, value_name = "N")]
+    pub count: usize,
+    /// The accounts file written (tokens included, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// E-mails are PREFIX<n>@DOMAIN.
+    #[arg(long, default_value = "lh-user-")]
+    pub prefix: String,
+    #[arg(long, default_value = "example.com")]
+    pub domain: String,
+    /// Password of every user made.
+    #[arg(
+        long,
+        env = "CHAT_HARNESS_PASSWORD",
+        default_value = "Passw0rd!load",
+        hide_env_values = true
+    )]
+    pub password: String,
+    /// Longest single wait for signup quota before stopping (resume later).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, Args)]

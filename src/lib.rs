@@ -10,6 +10,8 @@ pub mod client;
 pub mod contract;
 pub mod exit_code;
 pub mod limits;
+pub mod load;
+pub mod load_cmd;
 pub mod reference;
 pub mod serve;
 
@@ -31,6 +33,8 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Limits(args) => limits_command(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Load(args) => load_cmd::load(&cli.global, args).await,
+        Command::Provision(args) => load_cmd::provision(&cli.global, args).await,
     };
     match result {
         Ok(code) => code,
@@ -47,6 +51,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>()
             || cause.is::<contract::limits::LimitsError>()
             || cause.is::<accounts::AccountsError>()
+            || cause.is::<load::scenario::ScenarioError>()
         {
             return exit_code::USAGE;
         }

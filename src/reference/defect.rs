@@ -72,6 +72,7 @@ defects! {
     AfterSecondsOnly = "after-seconds-only", "POLL-4", "the microseconds of after are dropped";
     IsoAfterRejected = "iso-after-rejected", "POLL-4b", "after with a T separator is refused with 417";
     LostUnderConcurrency = "lost-under-concurrency", "POLL-5", "creation is taken before a pause and the message inserted after it, so concurrent sends commit out of order (hyper front only)";
+    DropMessages = "drop-messages", "POLL-5", "every tenth message is answered by send_message but never stored";
     DelayedVisibility = "delayed-visibility", "POLL-6", "a message becomes visible to get_messages 400 ms after send_message answered";
     GarbageAfterHistory = "garbage-after-history", "POLL-7", "an unparsable after is ignored and the history answered";
     LimitCapped50 = "limit-capped-50", "POLL-8", "limit is silently capped at 50";

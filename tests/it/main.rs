@@ -3,3 +3,4 @@
 mod client;
 mod limits;
 mod reference;
+mod load;

@@ -1,0 +1,567 @@
+//! What one simulated user does, step by step, over any [`Wire`] (goose's
+//! users in a run, a fake in tests). A step waits until the earliest thing
+//! due (a poll of an open chat, a send, a screen opening or closing, a
+//! prober's burst, a reader's round), never longer than [`MAX_NAP`] so that
+//! the engine can stop users promptly, and then does it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+
+use super::delivery::{MessageId, Sighting, Tracker};
+use super::persona::{exponential, DesignPoller, MobilePoller, PollOutcome, Poller, Screen};
+use super::plan::Plan;
+use super::scenario::{ChatterParams, DesignParams, MobileParams, Model, Persona, Scenario};
+use super::stats::{Outcome, Stats};
+use crate::contract::wire::{Message, SentMessage};
+use crate::contract::{Endpoint, Timestamp};
+
+/// Longest a step sleeps before giving the engine a chance to stop the user.
+pub const MAX_NAP: Duration = Duration::from_millis(250);
+
+/// A request as the behaviour asks for it.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub endpoint: Endpoint,
+    pub params: &'a [(&'static str, &'a str)],
+    /// `token KEY:SECRET`.
+    pub auth: &'a str,
+}
+
+/// What came back.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// None: no HTTP answer.
+    pub status: Option<u16>,
+    pub body: Bytes,
+    /// `X-RateLimit-Remaining`, when present and numeric.
+    pub remaining: Option<u64>,
+    /// Request start to last body byte.
+    pub elapsed: Duration,
+}
+
+/// How requests reach the server.
+pub trait Wire: Send {
+    fn call(&mut self, call: Call<'_>) -> impl Future<Output = Reply> + Send;
+}
+
+/// Why a run stopped before its time, set by whoever noticed.
+#[derive(Debug, Default)]
+pub struct Control {
+    stop: AtomicBool,
+    reason: Mutex<Option<String>>,
+    /// 401s for tokens that had worked before in this run.
+    pub revoked: AtomicU64,
+}
+
+impl Control {
+    pub fn stop(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Everything a run's users share.
+#[derive(Debug)]
+pub struct Shared {
+    pub scenario: Scenario,
+    pub plan: Plan,
+    pub tracker: Tracker,
+    pub stats: Stats,
+    pub control: Control,
+    /// `token KEY:SECRET` per user.
+    pub auth: Vec<String>,
+    /// Server chat id per planned chat.
+    pub chat_ids: Vec<String>,
+    /// Marks this run's messages.
+    pub tag: String,
+    /// Messages are sent until here.
+    pub send_until: Instant,
+    /// Polling stops here.
+    pub end: Instant,
+}
+
+impl Shared {
+    pub fn polls(scenario: &Scenario, plan: &Plan, user: u32) -> bool {
+        scenario.personas[plan.users[user as usize].persona]
+            .persona
+            .polls()
+    }
+}
+
+#[derive(Debug)]
+struct ChatState {
+    chat: u32,
+    poller: Poller,
+    cursor: Option<Timestamp>,
+    /// The first poll (no `after`) is still to come.
+    initial: bool,
+    due: Instant,
+    /// Polled now: the chat on screen (or, in the grace period, every chat).
+    open: bool,
+}
+
+/// One user's state between steps.
+#[derive(Debug)]
+pub struct UserRun {
+    user: u32,
+    persona: Persona,
+    rng: StdRng,
+    chats: Vec<ChatState>,
+    next_send: Option<Instant>,
+    send_params: Option<ChatterParams>,
+    seq: u32,
+    /// Prober burst or reader round.
+    next_round: Option<Instant>,
+    worked: bool,
+    in_grace: bool,
+    /// The chat on screen; one at a time, as in the app.
+    active: usize,
+    screen: Option<Screen>,
+    toggle_at: Option<Instant>,
+}
+
+enum Due {
+    Poll(usize),
+    Toggle,
+    Send,
+    Round,
+}
+
+impl UserRun {
+    pub fn new(shared: &Shared, user: u32, now: Instant) -> UserRun {
+        let s = &shared.scenario;
+        let planned = &shared.plan.users[user as usize];
+        let persona = s.personas[planned.persona].persona.clone();
+        let mut rng =
+            StdRng::seed_from_u64(s.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let t = now.saturating_duration_since(shared.stats.origin());
+        let poller = |model: Model, design: &DesignParams| match model {
+            Model::Design => Poller::Design(DesignPoller::new(design.clone(), t)),
+            Model::Mobile => Poller::Mobile(MobilePoller::new(MobileParams::default())),
+        };
+        let mut chats = Vec::new();
+        let (model, design, mobile, screen) = match &persona {
+            Persona::PollerDesign(d) => (Some(Model::Design), d.clone(), None, Screen::new(d)),
+            Persona::PollerMobile(m) => (
+                Some(Model::Mobile),
+                DesignParams::default(),
+                Some(m.clone()),
+                None,
+            ),
+            Persona::Chatter(c) => (Some(c.model), DesignParams::default(), None, None),
+            _ => (None, DesignParams::default(), None, None),
+        };
+        // The chat on screen first: spread over the user's chats.
+        let active = if planned.chats.is_empty() {
+            0
+        } else {
+            user as usize % planned.chats.len()
+        };
+        if let Some(model) = model {
+            for (k, &chat) in planned.chats.iter().enumerate() {
+                let mut p = poller(model, &design);
+                if let (Poller::Mobile(_), Some(m)) = (&p, &mobile) {
+                    p = Poller::Mobile(MobilePoller::new(m.clone()));
+                }
+                // Spread first polls over the first interval so that users
+                // started together do not poll in lockstep.
+                let jitter = Duration::from_micros(rng.random_range(0..500_000));
+                chats.push(ChatState {
+                    chat,
+                    poller: p,
+                    cursor: None,
+                    initial: true,
+                    due: now + jitter,
+                    open: k == active,
+                });
+                if k == active {
+                    shared.tracker.opened(chat, user, now);
+                }
+            }
+        }
+        let toggle_at = screen.as_ref().map(|sc| now + sc.open_for(&mut rng));
+        let (next_send, send_params) = match &persona {
+            Persona::Chatter(c) if !planned.chats.is_empty() => (
+                Some(now + exponential(&mut rng, c.send_every)),
+                Some(c.clone()),
+            ),
+            _ => (None, None),
+        };
+        // First round within the first interval (a second at most), spread.
+        let first = |every: Duration, rng: &mut StdRng| {
+            let span = every.min(Duration::from_secs(1)).as_micros().max(1) as u64;
+            now + Duration::from_micros(rng.random_range(0..span))
+        };
+        let next_round = match &persona {
+            Persona::LimitProber(p) => Some(first(p.every, &mut rng)),
+            Persona::Reader(r) => Some(first(r.every, &mut rng)),
+            _ => None,
+        };
+        UserRun {
+            user,
+            persona,
+            rng,
+            chats,
+            next_send,
+            send_params,
+            seq: 0,
+            next_round,
+            worked: false,
+            in_grace: false,
+            active,
+            screen,
+            toggle_at,
+        }
+    }
+
+    fn next_due(&self) -> Option<(Instant, Due)> {
+        let mut best: Option<(Instant, Due)> = None;
+        let mut consider = |at: Instant, d: Due| {
+            if best.as_ref().is_none_or(|(b, _)| at < *b) {
+                best = Some((at, d));
+            }
+        };
+        for (i, c) in self.chats.iter().enumerate() {
+            if c.open {
+                consider(c.due, Due::Poll(i));
+            }
+        }
+        if let Some(t) = self.toggle_at {
+            consider(t, Due::Toggle);
+        }
+        if let Some(t) = self.next_send {
+            consider(t, Due::Send);
+        }
+        if let Some(t) = self.next_round {
+            consider(t, Due::Round);
+        }
+        best
+    }
+
+    /// Does the next thing due, or naps until it (at most [`MAX_NAP`]).
+    /// Returns false once the user has nothing left to do.
+    pub async fn step<W: Wire>(&mut self, wire: &mut W, shared: &Shared) -> bool {
+        let now = Instant::now();
+        if now >= shared.end || shared.control.stopped() {
+            return false;
+        }
+        if now >= shared.send_until && !self.in_grace {
+            self.enter_grace(shared, now);
+        }
+        let Some((at, due)) = self.next_due() else {
+            tokio::time::sleep(MAX_NAP.min(shared.end - now)).await;
+            return true;
+        };
+        if at > now {
+            let until = at.min(now + MAX_NAP).min(shared.end);
+            tokio::time::sleep_until(until.into()).await;
+            if until < at {
+                return true;
+            }
+        }
+        match due {
+            Due::Poll(i) => self.poll(i, at, wire, shared).await,
+            Due::Toggle => self.toggle(shared),
+            Due::Send => self.send(wire, shared).await,
+            Due::Round => self.round(wire, shared).await,
+        }
+        true
+    }
+
+    /// Grace: no more sends or rounds; every screen opens so that every
+    /// poller can catch up before loss is judged.
+    fn enter_grace(&mut self, shared: &Shared, now: Instant) {
+        self.in_grace = true;
+        self.next_send = None;
+        self.next_round = None;
+        self.toggle_at = None;
+        for c in &mut self.chats {
+            if !c.open {
+                c.open = true;
+                c.due = now;
+                shared.tracker.opened(c.chat, self.user, now);
+            }
+        }
+    }
+
+    /// The screen closes, or opens on the next of the user's chats.
+    fn toggle(&mut self, shared: &Shared) {
+        let now = Instant::now();
+        let Some(sc) = &self.screen else { return };
+        if self.chats.is_empty() {
+            self.toggle_at = None;
+            return;
+        }
+        let opening = !self.chats[self.active].open;
+        if opening {
+            self.active = (self.active + 1) % self.chats.len();
+        }
+        self.toggle_at = Some(
+            now + if opening {
+                sc.open_for(&mut self.rng)
+            } else {
+                sc.closed_for(&mut self.rng)
+            },
+        );
+        let c = &mut self.chats[self.active];
+        c.open = opening;
+        if opening {
+            c.due = now;
+            if let Poller::Design(d) = &mut c.poller {
+                d.on_open(now.saturating_duration_since(shared.stats.origin()));
+            }
+            shared.tracker.opened(c.chat, self.user, now);
+        }
+    }
+
+    async fn request<W: Wire>(
+        &mut self,
+        wire: &mut W,
+        shared: &Shared,
+        endpoint: Endpoint,
+        params: &[(&'static str, &str)],
+        prober: bool,
+    ) -> Reply {
+        let reply = wire
+            .call(Call {
+                endpoint,
+                params,
+                auth: &shared.auth[self.user as usize],
+            })
+            .await;
+        let outcome = match reply.status {
+            None => Outcome::Transport,
+            Some(s) if (200..300).contains(&s) => Outcome::Ok,
+            Some(429) => Outcome::Refused,
+            Some(s) if (400..500).contains(&s) && reply.remaining == Some(0) && s != 401 => {
+                Outcome::Refused
+            }
+            Some(s) => Outcome::Failed(s),
+        };
+        shared
+            .stats
+            .record(endpoint, outcome, reply.status, reply.elapsed, prober);
+        match reply.status {
+            Some(s) if (200..300).contains(&s) => self.worked = true,
+            Some(401) if self.worked => {
+                shared.control.revoked.fetch_add(1, Ordering::Relaxed);
+                shared.control.stop(format!(
+                    "a token that had worked in this run was refused with 401 (user #{}, {endpoint}): the server may rotate the secret at every login (AUTH-6); provision fresh tokens and do not log these users in elsewhere during a run",
+                    self.user
+                ));
+            }
+            _ => {}
+        }
+        reply
+    }
+
+    async fn poll<W: Wire>(&mut self, i: usize, due: Instant, wire: &mut W, shared: &Shared) {
+        let started = Instant::now();
+        shared
+            .stats
+            .poll_late(started.saturating_duration_since(due));
+        let chat = self.chats[i].chat;
+        let (after, limit) = {
+            let c = &self.chats[i];
+            let after = c.cursor.as_ref().map(|t| {
+                if c.poller.is_mobile() {
+                    t.to_iso()
+                } else {
+                    t.as_str().to_owned()
+                }
+            });
+            let limit = match (&self.persona, c.initial) {
+                (Persona::PollerMobile(m), true) => Some(m.initial_limit),
+                (_, true) if c.poller.is_mobile() => Some(50),
+                _ => None,
+            };
+            (after, limit)
+        };
+        let limit_text = limit.map(|l| l.to_string());
+        let chat_id = &shared.chat_ids[chat as usize];
+        let mut params: Vec<(&'static str, &str)> = vec![("chat", chat_id)];
+        if let Some(a) = &after {
+            params.push(("after", a));
+        }
+        if let Some(l) = &limit_text {
+            params.push(("limit", l));
+        }
+        let reply = self
+            .request(wire, shared, Endpoint::GetMessages, &params, false)
+            .await;
+        let now = Instant::now();
+        let t = now.saturating_duration_since(shared.stats.origin());
+        let messages = match reply.status {
+            Some(s) if (200..300).contains(&s) => decode::<Vec<Message>>(&reply.body),
+            _ => None,
+        };
+        let c = &mut self.chats[i];
+        let Some(messages) = messages else {
+            let wait = c.poller.after_poll(t, PollOutcome::Error);
+            c.due = now + wait;
+            return;
+        };
+        c.initial = false;
+        let mut newest = c.cursor.clone();
+        for m in &messages {
+            if newest.as_ref().is_none_or(|n| m.creation > *n) {
+                newest = Some(m.creation.clone());
+            }
+            if let Some(id) = MessageId::parse(&m.content, &shared.tag) {
+                let _: Sighting = shared.tracker.seen(id, self.user, now);
+            }
+        }
+        c.cursor = newest;
+        let page = limit.unwrap_or(50) as usize;
+        if messages.len() < page {
+            shared.tracker.caught_up(chat, self.user, started);
+        }
+        let outcome = if messages.is_empty() {
+            PollOutcome::Empty
+        } else {
+            PollOutcome::Messages
+        };
+        let wait = c.poller.after_poll(t, outcome);
+        // A full page: more is waiting, fetch it at once.
+        c.due = if messages.len() >= page {
+            now
+        } else {
+            now + wait
+        };
+    }
+
+    async fn send<W: Wire>(&mut self, wire: &mut W, shared: &Shared) {
+        let Some(p) = self.send_params.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        self.next_send = Some(now + exponential(&mut self.rng, p.send_every));
+        let chats = &shared.plan.users[self.user as usize].chats;
+        let chat = chats[self.active.min(chats.len() - 1)];
+        self.seq += 1;
+        let id = MessageId {
+            chat,
+            sender: self.user,
+            seq: self.seq,
+        };
+        let mut content = id.render(&shared.tag);
+        content.push(' ');
+        while content.len() < p.content_bytes as usize {
+            content.push_str("lorem ipsum ");
+        }
+        content.truncate(
+            p.content_bytes
+                .max(content.find(']').unwrap_or(0) as u32 + 1) as usize,
+        );
+        let content = content.trim_end().to_owned();
+        let chat_id = &shared.chat_ids[chat as usize];
+        let params = [("chat", chat_id.as_str()), ("content", content.as_str())];
+        let reply = self
+            .request(wire, shared, Endpoint::SendMessage, &params, false)
+            .await;
+        let answered = Instant::now();
+        let sent = match reply.status {
+            Some(s) if (200..300).contains(&s) => decode::<SentMessage>(&reply.body),
+            _ => None,
+        };
+        let Some(sent) = sent else { return };
+        shared.tracker.sent(id, sent.creation.value(), answered);
+        let t = answered.saturating_duration_since(shared.stats.origin());
+        if let Some(c) = self.chats.iter_mut().find(|c| c.chat == chat) {
+            let wait = c.poller.after_send(t);
+            c.due = c.due.min(answered + wait);
+            if c.poller.is_mobile() {
+                shared.tracker.cursor_jump(
+                    chat,
+                    self.user,
+                    c.cursor.as_ref().map(|t| t.value()),
+                    sent.creation.value(),
+                );
+                c.cursor = Some(sent.creation);
+            }
+        }
+    }
+
+    async fn round<W: Wire>(&mut self, wire: &mut W, shared: &Shared) {
+        let now = Instant::now();
+        let chats = &shared.plan.users[self.user as usize].chats;
+        let chat_id = chats.first().map(|&c| shared.chat_ids[c as usize].clone());
+        match self.persona.clone() {
+            Persona::LimitProber(p) => {
+                self.next_round = Some(now + p.every);
+                let content = "[probe] rate-limit probe".to_owned();
+                for _ in 0..p.burst {
+                    if shared.control.stopped() || Instant::now() >= shared.end {
+                        break;
+                    }
+                    let mut params: Vec<(&'static str, &str)> = Vec::new();
+                    if p.endpoint.params().iter().any(|q| q.name == "chat") {
+                        let Some(id) = &chat_id else { return };
+                        params.push(("chat", id));
+                    }
+                    if p.endpoint == Endpoint::SendMessage {
+                        params.push(("content", &content));
+                    }
+                    self.request(wire, shared, p.endpoint, &params, true).await;
+                }
+            }
+            Persona::Reader(r) => {
+                self.next_round = Some(now + r.every);
+                self.request(wire, shared, Endpoint::GetChats, &[], false)
+                    .await;
+                if let Some(id) = &chat_id {
+                    self.request(
+                        wire,
+                        shared,
+                        Endpoint::GetChatParticipants,
+                        &[("chat", id)],
+                        false,
+                    )
+                    .await;
+                    self.request(wire, shared, Endpoint::MarkAsRead, &[("chat", id)], false)
+                        .await;
+                }
+            }
+            _ => self.next_round = None,
+        }
+    }
+}
+
+/// Decodes `{"message": T}`; anything else is None (counted by the caller as
+/// an error poll, never a panic).
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
+    #[derive(Deserialize)]
+    struct Env<T> {
+        message: T,
+    }
+    serde_json::from_slice::<Env<T>>(body)
+        .ok()
+        .map(|e| e.message)
+}
+
+/// Runs one user to the end over `wire` (tests, and engines without goose).
+pub async fn run_user<W: Wire>(shared: Arc<Shared>, user: u32, mut wire: W) {
+    shared.stats.user_started();
+    let mut run = UserRun::new(&shared, user, Instant::now());
+    while run.step(&mut wire, &shared).await {}
+    shared.stats.user_stopped();
+}

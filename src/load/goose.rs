@@ -1,0 +1,298 @@
+//! The only file that knows goose. It turns a run into a goose attack
+//! (`initialize_with_config`, never `initialize()`, which parses argv and
+//! exits; telnet and websocket controllers off), lets goose schedule the
+//! users and keep its per-endpoint request metrics and HTML/JSON reports,
+//! and converts goose's metrics into our own types at the end.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use goose::client::GooseClientBuilder;
+use goose::config::GooseConfiguration;
+use goose::goose::{GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction};
+use goose::GooseAttack;
+use serde::{Deserialize, Serialize};
+
+use super::behaviour::{Call, Reply, Shared, UserRun, Wire, MAX_NAP};
+use super::connect::ClientFactory;
+use super::scenario::Ramp;
+use crate::contract::Method;
+
+/// Largest answer read; more is a failed request.
+const BODY_CAP: usize = 8 << 20;
+
+/// What the engine needs besides the shared run state.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub base_url: String,
+    pub report_dir: std::path::PathBuf,
+    pub timeout: Duration,
+}
+
+/// goose's view of the run, per request name, for the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GooseRow {
+    /// goose's aggregation key, e.g. `GET get_messages`.
+    pub name: String,
+    pub success: u64,
+    pub fail: u64,
+    pub mean_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GooseOutcome {
+    /// goose's request rows.
+    pub rows: Vec<GooseRow>,
+    /// Largest number of users goose ran at once.
+    pub max_users: usize,
+    /// Run duration as goose measured it, seconds.
+    pub duration_s: usize,
+    /// Set when goose stopped early (Ctrl-C, or our own stop).
+    pub interrupted: bool,
+    /// goose's own error, when it failed.
+    pub error: Option<String>,
+}
+
+#[derive(Clone)]
+struct Slot(Arc<Mutex<Option<UserRun>>>);
+
+struct GooseWire<'a> {
+    user: &'a mut GooseUser,
+    base: &'a str,
+}
+
+impl Wire for GooseWire<'_> {
+    async fn call(&mut self, call: Call<'_>) -> Reply {
+        let url = format!("{}{}", self.base, call.endpoint.path());
+        let rb = match call.endpoint.method() {
+            Method::Get => self.user.client.get(url).query(call.params),
+            Method::Post => self.user.client.post(url).form(call.params),
+        }
+        .header(http::header::AUTHORIZATION, call.auth);
+        let request = GooseRequest::builder()
+            .set_request_builder(rb)
+            .name(call.endpoint.name())
+            .build();
+        let started = Instant::now();
+        let mut reply = Reply::default();
+        let Ok(response) = self.user.request(request).await else {
+            reply.elapsed = started.elapsed();
+            return reply;
+        };
+        if let Ok(resp) = response.response {
+            let status = resp.status().as_u16();
+            reply.remaining = resp
+                .headers()
+                .get(crate::contract::ratelimit::REMAINING)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            if let Some(body) = read_capped(resp).await {
+                reply.status = Some(status);
+                reply.body = body;
+            }
+        }
+        reply.elapsed = started.elapsed();
+        reply
+    }
+}
+
+async fn read_capped(mut resp: reqwest::Response) -> Option<Bytes> {
+    if resp.content_length().is_some_and(|n| n > BODY_CAP as u64) {
+        return None;
+    }
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.ok()? {
+        if buf.len() + chunk.len() > BODY_CAP {
+            return None;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Some(buf.freeze())
+}
+
+fn goose_args(shared: &Shared, cfg: &EngineConfig) -> Vec<String> {
+    let s = &shared.scenario;
+    let dir = cfg.report_dir.display();
+    let mut args: Vec<String> = vec![
+        "--host".into(),
+        cfg.base_url.clone(),
+        "--no-telnet".into(),
+        "--no-print-metrics".into(),
+        "--no-error-summary".into(),
+        "--no-reset-metrics".into(),
+        "--no-transaction-metrics".into(),
+        "--no-scenario-metrics".into(),
+        "--quiet".into(),
+        "--report-file".into(),
+        format!("{dir}/report.html"),
+        "--report-file".into(),
+        format!("{dir}/report.json"),
+        "--timeout".into(),
+        format!("{}", cfg.timeout.as_secs_f64().ceil().max(1.0)),
+    ];
+    // goose counts run time from when every user has started; we stop
+    // ourselves at `shared.end`, so give it a little more than that.
+    let after_ramp = s.duration + s.grace + Duration::from_secs(2);
+    match &s.ramp {
+        Ramp::Rate { users_per_second } => {
+            args.extend([
+                "--users".into(),
+                s.users.to_string(),
+                "--increase-rate".into(),
+                format!("{users_per_second}"),
+                "--run-time".into(),
+                format!("{}", after_ramp.as_secs_f64().ceil() as u64),
+            ]);
+        }
+        Ramp::Steps { steps } => {
+            let secs = |d: Duration| d.as_secs_f64().ceil() as u64;
+            let mut plan: Vec<String> = Vec::new();
+            for st in steps {
+                plan.push(format!("{},{}", st.users, secs(st.over)));
+                plan.push(format!("{},{}", st.users, secs(st.hold)));
+            }
+            let last = steps.last().map_or(0, |st| st.users);
+            plan.push(format!("{last},{}", secs(after_ramp)));
+            plan.push("0,0".into());
+            args.extend(["--test-plan".into(), plan.join(";")]);
+        }
+    }
+    args
+}
+
+/// Runs the attack to its end (or until stopped) and converts goose's metrics.
+pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
+    let args = goose_args(&shared, &cfg);
+    let config = match GooseConfiguration::parse_args_default(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            return GooseOutcome {
+                error: Some(format!("goose refused its configuration: {e}")),
+                ..GooseOutcome::default()
+            }
+        }
+    };
+    let factory = ClientFactory::new(&cfg.base_url, cfg.timeout);
+    let base: Arc<str> = Arc::from(cfg.base_url.trim_end_matches('/'));
+    let n_users = shared.plan.users.len().max(1);
+
+    let on_start: TransactionFunction = {
+        let shared = shared.clone();
+        Arc::new(move |user: &mut GooseUser| {
+            let shared = shared.clone();
+            let factory = factory.clone();
+            Box::pin(async move {
+                let idx = (user.weighted_users_index % n_users) as u32;
+                if let Ok(c) = factory.client(idx) {
+                    user.client = c;
+                }
+                shared.stats.user_started();
+                let run = UserRun::new(&shared, idx, Instant::now());
+                user.set_session_data(Slot(Arc::new(Mutex::new(Some(run)))));
+                Ok(())
+            })
+        })
+    };
+    let step: TransactionFunction = {
+        let shared = shared.clone();
+        let base = base.clone();
+        Arc::new(move |user: &mut GooseUser| {
+            let shared = shared.clone();
+            let base = base.clone();
+            Box::pin(async move {
+                let Some(slot) = user.get_session_data::<Slot>().cloned() else {
+                    tokio::time::sleep(MAX_NAP).await;
+                    return Ok(());
+                };
+                let taken = slot.0.lock().ok().and_then(|mut g| g.take());
+                let Some(mut run) = taken else {
+                    tokio::time::sleep(MAX_NAP).await;
+                    return Ok(());
+                };
+                let mut wire = GooseWire { user, base: &base };
+                let more = run.step(&mut wire, &shared).await;
+                if shared.control.stopped() {
+                    goose::trigger_killswitch("chat-harness stopped the run");
+                }
+                if !more {
+                    tokio::time::sleep(MAX_NAP).await;
+                }
+                if let Ok(mut g) = slot.0.lock() {
+                    *g = Some(run);
+                }
+                Ok(())
+            })
+        })
+    };
+    let on_stop: TransactionFunction = {
+        let shared = shared.clone();
+        Arc::new(move |_user: &mut GooseUser| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                shared.stats.user_stopped();
+                Ok(())
+            })
+        })
+    };
+
+    let scenario = Scenario::new("chat")
+        .register_transaction(Transaction::new(on_start).set_name("start").set_on_start())
+        .register_transaction(Transaction::new(step).set_name("step"))
+        .register_transaction(Transaction::new(on_stop).set_name("stop").set_on_stop());
+
+    let attack = GooseAttack::initialize_with_config(config).and_then(|a| {
+        // One shared client while goose builds its users (cheap); each user
+        // then takes its own from the factory in its on_start.
+        a.set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+    });
+    let attack = match attack {
+        Ok(a) => a.register_scenario(scenario),
+        Err(e) => {
+            return GooseOutcome {
+                error: Some(format!("goose: {e}")),
+                ..GooseOutcome::default()
+            }
+        }
+    };
+    let result = attack.execute().await;
+    let interrupted = goose::is_killswitch_triggered();
+    match result {
+        Ok(m) => convert(&m, interrupted),
+        Err(e) => GooseOutcome {
+            error: Some(format!("goose: {e}")),
+            interrupted,
+            ..GooseOutcome::default()
+        },
+    }
+}
+
+fn convert(m: &goose::metrics::GooseMetrics, interrupted: bool) -> GooseOutcome {
+    let mut rows: Vec<GooseRow> = m
+        .requests
+        .iter()
+        .map(|(name, r)| {
+            let t = &r.raw_data;
+            GooseRow {
+                name: name.clone(),
+                success: r.success_count as u64,
+                fail: r.fail_count as u64,
+                mean_ms: if t.counter > 0 {
+                    t.total_time_us as f64 / t.counter as f64 / 1000.0
+                } else {
+                    0.0
+                },
+                p99_ms: t.percentile_us(0.99) as f64 / 1000.0,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    GooseOutcome {
+        rows,
+        max_users: m.maximum_users,
+        duration_s: m.duration,
+        interrupted,
+        error: None,
+    }
+}

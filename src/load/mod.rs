@@ -1,0 +1,429 @@
+//! `chat-harness load`: goose scenarios that simulate many polling users and
+//! measure message delivery. The steps of a run, in order:
+//!
+//! 1. the scenario (`scenario.rs`) and the deterministic plan of users and
+//!    chats (`plan.rs`);
+//! 2. the target: the embedded reference server with enough seeded users,
+//!    or `--target` with accounts from `--accounts` (`provision.rs` makes them);
+//! 3. set-up: the plan's chats are created through the typed client;
+//! 4. the users run under goose (`goose.rs`, the only file that imports it),
+//!    each one a persona (`behaviour.rs` over the pure models of
+//!    `persona.rs`), while `delivery.rs` and `stats.rs` keep our own books;
+//! 5. `summary.json`, `summary.md` and `summary.html` (`summary.rs`), goose's
+//!    report.html and report.json beside them, and the `--slo` verdict.
+
+pub mod behaviour;
+pub mod connect;
+pub mod delivery;
+mod goose;
+pub mod hist;
+pub mod persona;
+pub mod plan;
+pub mod provision;
+pub mod scenario;
+pub mod slo;
+pub mod stats;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+
+use crate::accounts::Account;
+use crate::client::{Client, ClientConfig, Credentials};
+use crate::reference::{Defect, ServerConfig};
+use crate::{SetupError, UsageError};
+
+pub use self::goose::GooseOutcome;
+use behaviour::{Control, Shared};
+use delivery::Tracker;
+use plan::Plan;
+use scenario::Scenario;
+use slo::Slo;
+use stats::Stats;
+use summary::{RequestsSummary, Summary, UsersSummary};
+
+/// A validated load run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub scenario: Scenario,
+    /// None: the embedded reference server.
+    pub target: Option<String>,
+    /// Accounts for a real target (with tokens, or passwords to log in with).
+    pub accounts: Vec<Account>,
+    pub timeout: Duration,
+    /// Reports go to `<report_root>/<time>-<scenario>/` unless `report_dir` is set.
+    pub report_root: PathBuf,
+    pub report_dir: Option<PathBuf>,
+    pub slos: Vec<Slo>,
+    /// Print the live progress line.
+    pub progress: bool,
+    /// Embedded server only: defects to switch on (tests and demos).
+    pub defects: Vec<Defect>,
+    /// Embedded server only: no rate limits (pure capacity runs).
+    pub unlimited: bool,
+}
+
+/// What a run leaves behind.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    pub summary: Summary,
+    pub report_dir: PathBuf,
+    pub exit_code: u8,
+}
+
+/// The embedded server and what it seeded.
+struct Target {
+    url: String,
+    label: String,
+    accounts: Vec<Account>,
+    server: Option<crate::reference::RunningServer>,
+}
+
+async fn start_target(cfg: &LoadConfig, users: usize) -> anyhow::Result<Target> {
+    match &cfg.target {
+        Some(url) => Ok(Target {
+            url: url.trim_end_matches('/').to_owned(),
+            label: url.clone(),
+            accounts: cfg.accounts.clone(),
+            server: None,
+        }),
+        None => {
+            let mut sc = ServerConfig::default().with_generated_users(users);
+            for d in &cfg.defects {
+                sc = sc.with_defect(*d);
+            }
+            if cfg.unlimited {
+                for e in crate::contract::Endpoint::ALL {
+                    sc = sc.without_limit(e);
+                }
+            }
+            let server = crate::reference::serve(sc, "127.0.0.1:0".parse()?)
+                .await
+                .map_err(|e| {
+                    SetupError(format!("cannot start the embedded reference server: {e}"))
+                })?;
+            let mut accounts = server.core().accounts();
+            // Generated users come after any seeded ones, in order.
+            accounts.retain(|a| a.email.starts_with("load-"));
+            accounts.sort_by(|a, b| a.email.cmp(&b.email));
+            Ok(Target {
+                url: server.url(),
+                label: "embedded".into(),
+                accounts,
+                server: Some(server),
+            })
+        }
+    }
+}
+
+/// Signs every account in (known tokens cost nothing) and creates the plan's chats.
+async fn set_up(
+    client: &Client,
+    accounts: &[Account],
+    plan: &Plan,
+    tag: &str,
+) -> anyhow::Result<(Vec<Credentials>, Vec<String>)> {
+    let creds: Vec<Result<Credentials, String>> =
+        futures::stream::iter(accounts.iter().enumerate())
+            .map(|(i, a)| async move {
+                crate::accounts::sign_in(client, a)
+                    .await
+                    .map_err(|e| format!("account #{} ({}): {e}", i + 1, a.email))
+            })
+            .buffered(16)
+            .collect()
+            .await;
+    let creds: Vec<Credentials> = creds
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(SetupError)?;
+    let emails: Vec<&str> = accounts.iter().map(|a| a.email.as_str()).collect();
+    let chats: Vec<Result<String, String>> = futures::stream::iter(plan.chats.iter().enumerate())
+        .map(|(i, c)| {
+            let creds = &creds;
+            let emails = &emails;
+            async move {
+                let others: Vec<&str> = c
+                    .members
+                    .iter()
+                    .filter(|&&m| m != c.creator)
+                    .map(|&m| emails[m as usize])
+                    .collect();
+                let name = format!("lh-{tag}-{i}");
+                client
+                    .create_chat(&creds[c.creator as usize], &name, &others, c.kind.as_str())
+                    .await
+                    .map(|t| t.value)
+                    .map_err(|e| {
+                        format!(
+                            "creating chat #{i} ({} of {} users): {e}",
+                            c.kind.as_str(),
+                            c.members.len()
+                        )
+                    })
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    let chat_ids: Vec<String> = chats
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(SetupError)?;
+    Ok((creds, chat_ids))
+}
+
+fn persona_counts(s: &Scenario, plan: &Plan) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    for u in &plan.users {
+        *out.entry(s.personas[u.persona].persona.kind().to_owned())
+            .or_default() += 1;
+    }
+    out
+}
+
+/// Builds the summary from what has been measured so far.
+fn summarise(
+    shared: &Shared,
+    target: &str,
+    started_at: &str,
+    slos: &[Slo],
+    goose: Option<GooseOutcome>,
+    partial: bool,
+) -> Summary {
+    let now = Instant::now();
+    let st = &shared.stats;
+    let per_endpoint = st.endpoints();
+    let (total, errors) = st.totals();
+    let elapsed = now
+        .min(shared.end)
+        .saturating_duration_since(st.origin())
+        .as_secs_f64();
+    let sum = |f: fn(&stats::EndpointSummary) -> u64| per_endpoint.values().map(f).sum::<u64>();
+    let mut summary = Summary {
+        schema_version: summary::SCHEMA_VERSION,
+        tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
+        scenario: shared.scenario.name.clone(),
+        scenario_resolved: serde_json::to_value(&shared.scenario).unwrap_or_default(),
+        target: target.to_owned(),
+        started_at: started_at.to_owned(),
+        elapsed_s: (elapsed * 10.0).round() / 10.0,
+        stopped_early: shared.control.reason(),
+        partial,
+        users: UsersSummary {
+            planned: shared.scenario.users,
+            max_active: st.max_users.load(std::sync::atomic::Ordering::Relaxed),
+            personas: persona_counts(&shared.scenario, &shared.plan),
+            chats: shared.plan.chats.len() as u32,
+        },
+        requests: RequestsSummary {
+            total,
+            errors,
+            refused_expected: sum(|e| e.refused_expected),
+            refused_unexpected: sum(|e| e.refused_unexpected),
+            per_second: if elapsed > 0.0 {
+                (total as f64 / elapsed * 10.0).round() / 10.0
+            } else {
+                0.0
+            },
+            latency: st.all_latency(),
+            per_endpoint,
+        },
+        delivery: shared.tracker.report(),
+        poll_lateness: st.lateness(),
+        timeline: st.timeline(now),
+        goose,
+        slo: Vec::new(),
+    };
+    summary.slo = slos.iter().map(|s| s.judge(&summary)).collect();
+    summary
+}
+
+fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write {}", path.display()))
+    };
+    write("summary.json", &s.to_json())?;
+    write("summary.md", s.to_markdown().as_bytes())?;
+    write("summary.html", s.to_html().as_bytes())?;
+    Ok(())
+}
+
+fn report_dir(cfg: &LoadConfig) -> PathBuf {
+    cfg.report_dir.clone().unwrap_or_else(|| {
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+        cfg.report_root
+            .join(format!("{stamp}-{}", cfg.scenario.name))
+    })
+}
+
+/// Runs a scenario to its end and writes its reports.
+pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
+    let scenario = cfg.scenario.clone();
+    let plan = Plan::new(&scenario);
+    let n = plan.users.len();
+    let target = start_target(&cfg, n).await?;
+    if target.accounts.len() < n {
+        return Err(UsageError(format!(
+            "scenario {} needs {n} users but {} accounts were given; make them with `chat-harness provision --target {} --count {n} --out FILE` and pass --accounts FILE",
+            scenario.name,
+            target.accounts.len(),
+            target.url
+        ))
+        .into());
+    }
+    let dir = report_dir(&cfg);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| SetupError(format!("cannot create {}: {e}", dir.display())))?;
+
+    let mut cc = ClientConfig::new(&target.url);
+    cc.timeout = cfg.timeout;
+    let client = Client::new(cc)?;
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let setup_started = Instant::now();
+    let (creds, chat_ids) = set_up(&client, &target.accounts[..n], &plan, &tag).await?;
+    if cfg.progress {
+        eprintln!(
+            "{}: {n} users, {} chats set up in {:.1} s against {}; reports in {}",
+            scenario.name,
+            chat_ids.len(),
+            setup_started.elapsed().as_secs_f64(),
+            target.label,
+            dir.display()
+        );
+    }
+
+    let origin = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let send_until = origin + scenario.ramp_time() + scenario.duration;
+    let tracker = Tracker::new(&plan, |u| Shared::polls(&scenario, &plan, u));
+    let shared = Arc::new(Shared {
+        tracker,
+        stats: Stats::new(origin),
+        control: Control::default(),
+        auth: creds.iter().map(|c| c.header()).collect(),
+        chat_ids,
+        tag,
+        send_until,
+        end: send_until + scenario.grace,
+        plan,
+        scenario,
+    });
+
+    let progress = tokio::spawn(progress_loop(
+        shared.clone(),
+        dir.clone(),
+        target.label.clone(),
+        started_at.clone(),
+        cfg.slos.clone(),
+        cfg.progress,
+    ));
+    let engine = goose::EngineConfig {
+        base_url: target.url.clone(),
+        report_dir: dir.clone(),
+        timeout: cfg.timeout,
+    };
+    let mut outcome = goose::run(shared.clone(), engine).await;
+    progress.abort();
+    if cfg.progress && std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    if outcome.interrupted && shared.control.reason().is_none() {
+        shared.control.stop("interrupted (Ctrl-C)".into());
+    }
+    if let Some(e) = &outcome.error {
+        shared.control.stop(e.clone());
+    }
+    outcome.interrupted |= shared.control.stopped();
+    let summary = summarise(
+        &shared,
+        &target.label,
+        &started_at,
+        &cfg.slos,
+        Some(outcome),
+        false,
+    );
+    write_reports(&dir, &summary)?;
+    if let Some(server) = target.server {
+        server.shutdown().await;
+    }
+    let revoked = shared
+        .control
+        .revoked
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0;
+    let exit_code = if revoked {
+        crate::exit_code::UNREACHABLE
+    } else if summary.slo_violated() {
+        crate::exit_code::TARGET_FAILED
+    } else {
+        crate::exit_code::SUCCESS
+    };
+    Ok(LoadOutcome {
+        summary,
+        report_dir: dir,
+        exit_code,
+    })
+}
+
+/// The live progress line, and a partial summary every ten seconds so that
+/// a killed run still leaves its numbers.
+async fn progress_loop(
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    target: String,
+    started_at: String,
+    slos: Vec<Slo>,
+    show: bool,
+) {
+    let tty = std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_total = 0;
+    let mut n = 0u64;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let now = Instant::now();
+        shared.stats.sample_users(now);
+        let (total, errors) = shared.stats.totals();
+        let rate = total - last_total;
+        last_total = total;
+        let p99 = shared.stats.take_recent_p99_us();
+        if show && (tty || n.is_multiple_of(10)) {
+            let d = shared.tracker.report();
+            let line = format!(
+                "t={:>4}s users={:>6} req/s={:>7} p99={:>9} delivery p99={:>9} sent={} lost={} errors={}",
+                now.saturating_duration_since(shared.stats.origin()).as_secs(),
+                shared.stats.active_users.load(std::sync::atomic::Ordering::Relaxed),
+                rate,
+                hist::human_us(p99),
+                hist::human_us(d.latency.p99_us),
+                d.counts.sent,
+                d.counts.lost,
+                errors
+            );
+            let mut err = std::io::stderr().lock();
+            let _ = if tty {
+                write!(err, "\r{line}\x1b[K")
+            } else {
+                writeln!(err, "{line}")
+            };
+            let _ = err.flush();
+        }
+        if n.is_multiple_of(10) {
+            let s = summarise(&shared, &target, &started_at, &slos, None, true);
+            let _ = write_reports(&dir, &s);
+        }
+    }
+}

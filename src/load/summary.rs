@@ -1,0 +1,402 @@
+//! The run's result as one versioned model (`summary.json`), and the formats
+//! written from it: Markdown for people and CI logs, and an HTML page with
+//! inline SVG charts (no external assets). Every format is a pure function
+//! of the model, so a merge of shard runs (issue 7) can redraw them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::delivery::DeliveryReport;
+use super::goose::GooseOutcome;
+use super::hist::{human_us, Hist, HistSummary};
+use super::slo::SloResult;
+use super::stats::{EndpointSummary, Tick};
+
+/// Bumped on any incompatible change of the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    /// `chat-harness <version>`.
+    pub tool: String,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario as resolved (every default filled in).
+    pub scenario_resolved: serde_json::Value,
+    /// `embedded` or the target's URL.
+    pub target: String,
+    /// RFC 3339 start time (UTC).
+    pub started_at: String,
+    /// Seconds from the first user's start to the end of the grace period (or the stop).
+    pub elapsed_s: f64,
+    /// Whether the run ended before its planned end, and why.
+    pub stopped_early: Option<String>,
+    /// True while the run is still going (a partial summary written on the way).
+    pub partial: bool,
+    pub users: UsersSummary,
+    pub requests: RequestsSummary,
+    pub delivery: DeliveryReport,
+    /// How late polls started against their schedule.
+    pub poll_lateness: HistSummary,
+    /// Per second: requests, errors, active users.
+    pub timeline: Vec<Tick>,
+    /// goose's own request rows.
+    pub goose: Option<GooseOutcome>,
+    /// Objectives given with `--slo` and whether they held.
+    pub slo: Vec<SloResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersSummary {
+    /// Users the scenario plans at full load.
+    pub planned: u32,
+    /// Most users running at once.
+    pub max_active: u32,
+    /// Users per persona kind.
+    pub personas: BTreeMap<String, u32>,
+    /// Chats the users were spread over.
+    pub chats: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestsSummary {
+    pub total: u64,
+    /// Requests that failed: unexpected refusals, other non-2xx, no answer.
+    pub errors: u64,
+    pub refused_expected: u64,
+    pub refused_unexpected: u64,
+    /// Mean requests per second over the run.
+    pub per_second: f64,
+    /// All requests' latency.
+    pub latency: HistSummary,
+    pub per_endpoint: BTreeMap<String, EndpointSummary>,
+}
+
+impl Summary {
+    pub fn slo_violated(&self) -> bool {
+        self.slo.iter().any(|s| !s.held)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut o = String::new();
+        let d = &self.delivery.counts;
+        let _ = writeln!(o, "# Load run: {}\n", self.scenario);
+        let _ = writeln!(
+            o,
+            "Target {}, started {}, {:.1} s{}{}.\n",
+            self.target,
+            self.started_at,
+            self.elapsed_s,
+            if self.partial {
+                " (partial: still running)"
+            } else {
+                ""
+            },
+            self.stopped_early
+                .as_ref()
+                .map(|r| format!(", **stopped early: {r}**"))
+                .unwrap_or_default()
+        );
+        let personas: Vec<String> = self
+            .users
+            .personas
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "Users: {} planned, {} at most running ({}), over {} chats.\n",
+            self.users.planned,
+            self.users.max_active,
+            personas.join(", "),
+            self.users.chats
+        );
+        if !self.slo.is_empty() {
+            let _ = writeln!(
+                o,
+                "## SLOs\n\n| objective | measured | verdict |\n|---|---|---|"
+            );
+            for s in &self.slo {
+                let _ = writeln!(
+                    o,
+                    "| `{}` | {} | {} |",
+                    s.slo,
+                    s.measured_text,
+                    if s.held { "held" } else { "**violated**" }
+                );
+            }
+            o.push('\n');
+        }
+        let _ = writeln!(o, "## Delivery\n");
+        let _ = writeln!(o, "| sent | expected | delivered | lost | lost (client model) | unconfirmed | duplicated | out of order | visible late (POLL-6) | seen, send failed |\n|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            d.sent,
+            d.expected,
+            d.delivered,
+            d.lost,
+            d.lost_client_model,
+            d.unconfirmed,
+            d.duplicated,
+            d.out_of_order,
+            d.late_visible,
+            d.seen_unsent
+        );
+        let _ = writeln!(
+            o,
+            "Delivery latency (send answered, or screen opened, to first seen):\n"
+        );
+        hist_table(
+            &mut o,
+            &[
+                ("delivery", &self.delivery.latency),
+                ("poll lateness", &self.poll_lateness),
+            ],
+        );
+        let _ = writeln!(
+            o,
+            "\n## Requests\n\n{} requests ({:.1}/s), {} errors ({:.3}%), refusals: {} expected (probers), {} unexpected.\n",
+            self.requests.total,
+            self.requests.per_second,
+            self.requests.errors,
+            pct(self.requests.errors, self.requests.total),
+            self.requests.refused_expected,
+            self.requests.refused_unexpected
+        );
+        let _ = writeln!(o, "| endpoint | requests | ok | refused (expected) | refused (unexpected) | failed | no answer | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let mut rows: Vec<(&str, &EndpointSummary)> = self
+            .requests
+            .per_endpoint
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        rows.sort_by_key(|(k, _)| *k);
+        for (name, e) in rows {
+            let l = &e.latency;
+            let _ = writeln!(
+                o,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                e.requests,
+                e.ok,
+                e.refused_expected,
+                e.refused_unexpected,
+                e.failed,
+                e.transport_errors,
+                human_us(l.p50_us),
+                human_us(l.p90_us),
+                human_us(l.p99_us),
+                human_us(l.p999_us),
+                human_us(l.max_us)
+            );
+        }
+        if let Some(g) = &self.goose {
+            let _ = writeln!(
+                o,
+                "\ngoose's view (report.html, report.json): up to {} users, {} s.\n",
+                g.max_users, g.duration_s
+            );
+            if let Some(e) = &g.error {
+                let _ = writeln!(o, "goose error: {e}\n");
+            }
+        }
+        o
+    }
+
+    /// A self-contained page: delivery latency percentile curve, requests
+    /// per second and active users over time.
+    pub fn to_html(&self) -> String {
+        let mut o = String::new();
+        let title = format!("chat-harness load: {}", esc(&self.scenario));
+        let _ = write!(
+            o,
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}svg{{background:#fafafa;border:1px solid #ddd}}</style></head><body><h1>{title}</h1>"
+        );
+        let d = &self.delivery.counts;
+        let _ = write!(
+            o,
+            "<p>Target {}, started {}, {:.1} s. Users: {} planned, {} at most. {} requests, {} errors. Messages: {} sent, {} delivered of {} expected, <b>{} lost</b>, {} lost to the mobile client model, {} duplicated, {} out of order.</p>",
+            esc(&self.target), esc(&self.started_at), self.elapsed_s, self.users.planned, self.users.max_active,
+            self.requests.total, self.requests.errors, d.sent, d.delivered, d.expected, d.lost, d.lost_client_model, d.duplicated, d.out_of_order
+        );
+        if let Some(r) = &self.stopped_early {
+            let _ = write!(o, "<p><b>Stopped early:</b> {}</p>", esc(r));
+        }
+        for s in &self.slo {
+            let _ = write!(
+                o,
+                "<p>SLO <code>{}</code>: {} ({})</p>",
+                esc(&s.slo),
+                if s.held { "held" } else { "<b>violated</b>" },
+                esc(&s.measured_text)
+            );
+        }
+        o.push_str("<h2>Delivery latency by percentile</h2>");
+        o.push_str(&percentile_svg(&[
+            ("delivery", "#c0392b", &self.delivery.latency),
+            ("all requests", "#2980b9", &self.requests.latency),
+            ("poll lateness", "#7f8c8d", &self.poll_lateness),
+        ]));
+        o.push_str("<h2>Requests per second and active users</h2>");
+        o.push_str(&timeline_svg(&self.timeline));
+        o.push_str("<h2>Endpoints</h2><table><tr><th>endpoint</th><th>requests</th><th>ok</th><th>refused (exp.)</th><th>refused (unexp.)</th><th>failed</th><th>p50</th><th>p99</th><th>max</th></tr>");
+        for (name, e) in &self.requests.per_endpoint {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name), e.requests, e.ok, e.refused_expected, e.refused_unexpected, e.failed + e.transport_errors,
+                human_us(e.latency.p50_us), human_us(e.latency.p99_us), human_us(e.latency.max_us)
+            );
+        }
+        o.push_str("</table><p>goose's own report: <a href=\"report.html\">report.html</a>. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+        o
+    }
+}
+
+fn pct(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 * 100.0 / b as f64
+    }
+}
+
+fn hist_table(o: &mut String, rows: &[(&str, &HistSummary)]) {
+    let _ = writeln!(
+        o,
+        "| | count | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|"
+    );
+    for (name, h) in rows {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            h.count,
+            human_us(h.p50_us),
+            human_us(h.p90_us),
+            human_us(h.p99_us),
+            human_us(h.p999_us),
+            human_us(h.max_us)
+        );
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const W: f64 = 900.0;
+const H: f64 = 320.0;
+const PAD: f64 = 50.0;
+
+/// Latency against percentile on the usual log scale of 1/(1-q):
+/// 0, 90, 99, 99.9, 99.99%.
+fn percentile_svg(series: &[(&str, &str, &HistSummary)]) -> String {
+    let mut curves = Vec::new();
+    let mut ymax: u64 = 1;
+    for (name, colour, s) in series {
+        let Ok(h) = Hist::decode(&s.hdr) else {
+            continue;
+        };
+        if h.is_empty() {
+            continue;
+        }
+        let pts: Vec<(f64, u64)> = (0..=80)
+            .map(|i| {
+                let x = i as f64 / 20.0; // 0..4 decades
+                let q = 1.0 - 10f64.powf(-x);
+                (x, h.quantile_us(q.min(1.0)))
+            })
+            .collect();
+        ymax = ymax.max(pts.iter().map(|p| p.1).max().unwrap_or(1));
+        curves.push((name, colour, pts));
+    }
+    let mut o = format!("<svg width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
+    let sx = |x: f64| PAD + x / 4.0 * (W - 2.0 * PAD);
+    let sy = |y: u64| H - PAD - y as f64 / ymax as f64 * (H - 2.0 * PAD);
+    for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
+        let x = sx(i as f64);
+        let _ = write!(o, "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{label}</text>", PAD, H - PAD, H - PAD + 15.0);
+    }
+    for i in 0..=4 {
+        let v = ymax * i / 4;
+        let y = sy(v);
+        let _ = write!(
+            o,
+            "<text x=\"{}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
+            PAD - 4.0,
+            human_us(v)
+        );
+    }
+    for (k, (name, colour, pts)) in curves.iter().enumerate() {
+        let path: Vec<String> = pts
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let _ = write!(
+            o,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        let _ = write!(
+            o,
+            "<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{}</text>",
+            PAD + 10.0,
+            PAD + 15.0 * k as f64,
+            esc(name)
+        );
+    }
+    if curves.is_empty() {
+        let _ = write!(
+            o,
+            "<text x=\"{}\" y=\"{}\">no data</text>",
+            W / 2.0,
+            H / 2.0
+        );
+    }
+    o.push_str("</svg>");
+    o
+}
+
+fn timeline_svg(ticks: &[Tick]) -> String {
+    let n = ticks.len().max(2) as f64;
+    let rmax = ticks.iter().map(|t| t.requests).max().unwrap_or(0).max(1) as f64;
+    let umax = ticks.iter().map(|t| t.users).max().unwrap_or(0).max(1) as f64;
+    let sx = |i: usize| PAD + i as f64 / (n - 1.0) * (W - 2.0 * PAD);
+    let line = |f: &dyn Fn(&Tick) -> f64, max: f64| -> String {
+        ticks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("{:.1},{:.1}", sx(i), H - PAD - f(t) / max * (H - 2.0 * PAD)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut o = format!("<svg width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
+    let _ = write!(
+        o,
+        "<polyline fill=\"none\" stroke=\"#2980b9\" stroke-width=\"2\" points=\"{}\"/>",
+        line(&|t| t.requests as f64, rmax)
+    );
+    let _ = write!(
+        o,
+        "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1\" points=\"{}\"/>",
+        line(&|t| t.errors as f64, rmax)
+    );
+    let _ = write!(o, "<polyline fill=\"none\" stroke=\"#27ae60\" stroke-width=\"2\" stroke-dasharray=\"5,3\" points=\"{}\"/>", line(&|t| t.users as f64, umax));
+    let _ = write!(
+        o,
+        "<text x=\"{PAD}\" y=\"20\" font-size=\"12\" fill=\"#2980b9\">requests/s (max {rmax:.0})</text><text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"#c0392b\">errors/s</text><text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"#27ae60\">active users (max {umax:.0})</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{} s</text>",
+        PAD + 220.0, PAD + 320.0, W - PAD, H - PAD + 15.0, ticks.len().saturating_sub(1)
+    );
+    o.push_str("</svg>");
+    o
+}

@@ -1,0 +1,126 @@
+//! `chat-harness load` and `chat-harness provision`: the command lines turned
+//! into validated [`LoadConfig`] and [`ProvisionConfig`], and the run's
+//! verdict printed.
+
+use crate::cli::{GlobalArgs, LoadArgs, ProvisionArgs};
+use crate::load::provision::ProvisionConfig;
+use crate::load::scenario::{Ramp, Scenario};
+use crate::load::slo::Slo;
+use crate::load::LoadConfig;
+use crate::reference::Defect;
+use crate::UsageError;
+
+pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadConfig> {
+    let mut scenario = Scenario::load(&args.scenario)?;
+    if let Some(d) = args.duration {
+        scenario = scenario.with_duration(d);
+    }
+    if let Some(u) = args.users {
+        if !matches!(scenario.ramp, Ramp::Rate { .. }) {
+            return Err(UsageError(
+                "--users applies to scenarios with a users_per_second ramp, not to ramp steps"
+                    .into(),
+            )
+            .into());
+        }
+        if u == 0 {
+            return Err(UsageError("--users must be at least 1".into()).into());
+        }
+        scenario.users = u;
+    }
+    let slos = args
+        .slos
+        .iter()
+        .map(|s| Slo::parse(s).map_err(|e| UsageError(format!("--slo {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let defects = args
+        .defects
+        .iter()
+        .map(|d| {
+            d.parse::<Defect>()
+                .map_err(|e| UsageError(format!("--defect {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if global.target.is_some() && (!defects.is_empty() || args.unlimited) {
+        return Err(UsageError(
+            "--defect and --unlimited apply to the embedded server only (no --target)".into(),
+        )
+        .into());
+    }
+    let accounts = if global.target.is_some() {
+        crate::accounts::from_args(&global.users, global.accounts.as_deref())?
+    } else {
+        Vec::new()
+    };
+    Ok(LoadConfig {
+        scenario,
+        target: global.target.clone(),
+        accounts,
+        timeout: global.timeout,
+        report_root: args.reports.clone(),
+        report_dir: args.report_dir.clone(),
+        slos,
+        progress: !args.quiet,
+        defects,
+        unlimited: args.unlimited,
+    })
+}
+
+pub async fn load(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u8> {
+    let cfg = load_config(global, &args)?;
+    let out = crate::load::run(cfg).await?;
+    let s = &out.summary;
+    let d = &s.delivery.counts;
+    println!(
+        "{}: {} requests ({:.0}/s), {} errors; messages {} sent, {} of {} deliveries seen, {} lost, {} lost to the client model, {} duplicated, {} out of order; delivery p99 {}",
+        s.scenario,
+        s.requests.total,
+        s.requests.per_second,
+        s.requests.errors,
+        d.sent,
+        d.delivered,
+        d.expected,
+        d.lost,
+        d.lost_client_model,
+        d.duplicated,
+        d.out_of_order,
+        crate::load::hist::human_us(s.delivery.latency.p99_us)
+    );
+    if let Some(r) = &s.stopped_early {
+        println!("stopped early: {r}");
+    }
+    for slo in &s.slo {
+        println!(
+            "SLO {}: {} (measured {})",
+            slo.slo,
+            if slo.held { "held" } else { "VIOLATED" },
+            slo.measured_text
+        );
+    }
+    println!("reports: {}", out.report_dir.display());
+    Ok(out.exit_code)
+}
+
+pub async fn provision(global: &GlobalArgs, args: ProvisionArgs) -> anyhow::Result<u8> {
+    let Some(target) = global.target.clone() else {
+        return Err(UsageError(
+            "provision needs --target URL (the embedded server seeds its own users)".into(),
+        )
+        .into());
+    };
+    if args.count == 0 {
+        return Err(UsageError("--count must be at least 1".into()).into());
+    }
+    crate::load::provision::run(ProvisionConfig {
+        target,
+        count: args.count,
+        out: args.out,
+        prefix: args.prefix,
+        domain: args.domain,
+        password: args.password,
+        timeout: global.timeout,
+        max_wait: args.max_wait,
+        progress: true,
+    })
+    .await
+}

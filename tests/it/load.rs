@@ -1,0 +1,109 @@
+//! `load` end to end against the embedded reference server: a clean server
+//! delivers every message, a server that delays visibility shows it, one
+//! that drops messages shows loss (and fails a `lost=0` SLO). Runs are a
+//! few seconds each, on loopback, and serialised (goose keeps global state).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chat_harness::load::scenario::Scenario;
+use chat_harness::load::slo::Slo;
+use chat_harness::load::summary::Summary;
+use chat_harness::load::{run, LoadConfig, LoadOutcome};
+use chat_harness::reference::Defect;
+
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn smoke() -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
+    Scenario::load(&path).unwrap()
+}
+
+async fn run_smoke(defects: Vec<Defect>, slos: &[&str]) -> (LoadOutcome, tempfile::TempDir) {
+    let _guard = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LoadConfig {
+        scenario: smoke(),
+        target: None,
+        accounts: Vec::new(),
+        timeout: Duration::from_secs(5),
+        report_root: dir.path().to_owned(),
+        report_dir: Some(dir.path().join("run")),
+        slos: slos.iter().map(|s| Slo::parse(s).unwrap()).collect(),
+        progress: false,
+        defects,
+        unlimited: false,
+    };
+    // The scenario bounds the run (5 s); this bounds the test if it hangs.
+    let out = tokio::time::timeout(Duration::from_secs(60), run(cfg))
+        .await
+        .expect("the smoke run ends by itself")
+        .unwrap();
+    (out, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_run_delivers_every_message_and_writes_its_reports() {
+    let (out, _dir) = run_smoke(Vec::new(), &["lost=0", "errors<1%"]).await;
+    let s = &out.summary;
+    let d = &s.delivery.counts;
+    assert!(d.sent > 0 && d.delivered > 0, "{d:?}");
+    assert_eq!(
+        (
+            d.lost,
+            d.duplicated,
+            d.out_of_order,
+            d.late_visible,
+            d.seen_unsent
+        ),
+        (0, 0, 0, 0, 0),
+        "{d:?}"
+    );
+    assert_eq!(
+        d.delivered + d.lost_client_model + d.unconfirmed,
+        d.expected,
+        "{d:?}"
+    );
+    assert_eq!(s.delivery.latency.count, d.delivered);
+    assert!(s.stopped_early.is_none(), "{:?}", s.stopped_early);
+    // The prober's burst of 110 get_chats passes the limit of 100.
+    let chats = &s.requests.per_endpoint["get_chats"];
+    assert!(chats.refused_expected >= 10, "{chats:?}");
+    assert_eq!(s.requests.refused_unexpected, 0);
+    assert_eq!(out.exit_code, 0, "{:?}", s.slo);
+    for f in [
+        "summary.json",
+        "summary.md",
+        "summary.html",
+        "report.html",
+        "report.json",
+    ] {
+        assert!(out.report_dir.join(f).exists(), "{f} missing");
+    }
+    let back: Summary =
+        serde_json::from_slice(&std::fs::read(out.report_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(back.schema_version, 1);
+    assert_eq!(back.delivery.counts, *d);
+    assert!(!back.partial);
+    let html = std::fs::read_to_string(out.report_dir.join("summary.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script src"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_visibility_shows_as_late_delivery_not_loss() {
+    let (out, _dir) = run_smoke(vec![Defect::DelayedVisibility], &["late_visible=0"]).await;
+    let d = &out.summary.delivery.counts;
+    assert!(d.late_visible > 0, "{d:?}");
+    assert_eq!(d.lost, 0, "{d:?}");
+    assert_eq!(out.exit_code, 1, "the late_visible=0 SLO fails");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_messages_show_as_loss_and_fail_the_slo() {
+    let (out, _dir) = run_smoke(vec![Defect::DropMessages], &["lost=0"]).await;
+    let d = &out.summary.delivery.counts;
+    assert!(d.lost > 0, "{d:?}");
+    assert_eq!(out.exit_code, 1);
+    assert!(!out.summary.slo[0].held);
+}
