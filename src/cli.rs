@@ -54,6 +54,9 @@ pub enum Command {
     /// Sign up many users at the pace the server allows and save their
     /// tokens (mode 0600) for `load --accounts`; resumes where it stopped.
     Provision(ProvisionArgs),
+    /// Find how many users a scenario's mix can reach within SLOs: rising
+    /// steps of load runs, the knee, and the polling arithmetic beside them.
+    Capacity(CapacityArgs),
 }
 
 #[derive(Debug, Args)]
@@ -258,5 +261,100 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario whose mix is stepped (e.g. scenarios/capacity-ramp.toml).
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// An objective every step must meet, e.g. "delivery.p99<1s" (repeatable; at least one).
+    #[arg(long = "slo", value_name = "SLO")]
+    pub slos: Vec<String>,
+    /// User counts to step through, e.g. 500,1000,2000 [default: the
+    /// scenario's ramp steps, or 1/4, 1/2, 1, 2 and 4 times its users].
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub steps: Vec<u32>,
+    /// Linear steps instead: first count (with --step and --max).
+    #[arg(long, value_name = "N", requires_all = ["step", "max"], conflicts_with = "steps")]
+    pub start: Option<u32>,
+    /// Increment between linear steps.
+    #[arg(long, value_name = "N")]
+    pub step: Option<u32>,
+    /// Largest linear step.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u32>,
+    /// Time to start each step's users.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub ramp: Duration,
+    /// Time each step holds at full load.
+    #[arg(long, value_name = "DURATION", default_value = "20s", value_parser = parse_duration)]
+    pub hold: Duration,
+    /// No step starts that could not end within this.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub budget: Duration,
+    /// Folder for capacity.json, capacity.md, capacity.svg and each step's
+    /// load report [default: reports/<time>-capacity-<scenario>].
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Embedded server only: no rate limits (measure the server, not its limiter).
+    #[arg(long)]
+    pub unlimited: bool,
+    /// No progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl CapacityArgs {
+    /// The validated configuration these flags describe.
+    pub fn config(&self, global: &GlobalArgs) -> anyhow::Result<crate::capacity::CapacityConfig> {
+        use crate::capacity::{check_steps, default_steps, CapacityConfig};
+        use crate::load::scenario::Scenario;
+        use crate::load::slo::Slo;
+        use crate::UsageError;
+        let scenario = Scenario::load(&self.scenario)?;
+        let slos = self
+            .slos
+            .iter()
+            .map(|s| Slo::parse(s).map_err(|e| UsageError(format!("--slo {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let steps = match (self.start, self.step, self.max) {
+            (Some(start), Some(step), Some(max)) => {
+                if step == 0 || start == 0 || max < start {
+                    return Err(UsageError(format!("--start {start} --step {step} --max {max}: need start >= 1, step >= 1 and max >= start")).into());
+                }
+                (start..=max).step_by(step as usize).take(1000).collect()
+            }
+            _ if !self.steps.is_empty() => self.steps.clone(),
+            _ => default_steps(&scenario),
+        };
+        check_steps(&steps)?;
+        if global.target.is_some() && self.unlimited {
+            return Err(UsageError("--unlimited applies to the embedded server only (no --target)".into()).into());
+        }
+        let accounts = if global.target.is_some() {
+            crate::accounts::from_args(&global.users, global.accounts.as_deref())?
+        } else {
+            Vec::new()
+        };
+        let report_dir = self.report.clone().unwrap_or_else(|| {
+            let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+            PathBuf::from("reports").join(format!("{stamp}-capacity-{}", scenario.name))
+        });
+        Ok(CapacityConfig {
+            scenario,
+            slos,
+            steps,
+            ramp: self.ramp,
+            hold: self.hold,
+            budget: self.budget,
+            target: global.target.clone(),
+            accounts,
+            timeout: global.timeout,
+            report_dir,
+            progress: !self.quiet,
+            unlimited: self.unlimited,
+        })
     }
 }

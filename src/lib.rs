@@ -35,6 +35,10 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Load(args) => load_cmd::load(&cli.global, args).await,
         Command::Provision(args) => load_cmd::provision(&cli.global, args).await,
+        Command::Capacity(args) => match args.config(&cli.global) {
+            Ok(cfg) => capacity::run(cfg).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,475 @@
 //! `chat-harness capacity`: how many users, in a scenario's mix, a server
-//! carries within an SLO, measured in rising steps and set beside the
-//! arithmetic of the polling models.
+//! carries within an SLO. It runs the scenario at rising user counts (each
+//! step a full `load` run with its own report folder), stops at the first
+//! step where an SLO breaks, and reports the knee: the largest step that held.
+//! Beside the measurements it sets the arithmetic of the polling models
+//! (`model.rs`), so a planner sees where the server departs from it.
 
 pub mod model;
+pub mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::accounts::Account;
+use crate::contract::{Endpoint, LimitsTable};
+use crate::load::scenario::{Model, Persona, Ramp, Scenario};
+use crate::load::slo::Slo;
+use crate::load::LoadConfig;
+use crate::{exit_code, UsageError};
+use report::{Break, CapacityReport, Knee, ModelReport, PersonaModel, StepReport};
+
+/// A validated capacity run.
+#[derive(Debug, Clone)]
+pub struct CapacityConfig {
+    pub scenario: Scenario,
+    pub slos: Vec<Slo>,
+    /// User counts, rising.
+    pub steps: Vec<u32>,
+    /// Time to start each step's users.
+    pub ramp: Duration,
+    /// Time each step holds at full load.
+    pub hold: Duration,
+    /// No step starts that could not finish within this.
+    pub budget: Duration,
+    pub target: Option<String>,
+    pub accounts: Vec<Account>,
+    pub timeout: Duration,
+    pub report_dir: PathBuf,
+    pub progress: bool,
+    /// Embedded server only: run without rate limits.
+    pub unlimited: bool,
+}
+
+/// How steps are chosen when the command line does not list them.
+pub fn default_steps(scenario: &Scenario) -> Vec<u32> {
+    match &scenario.ramp {
+        Ramp::Steps { steps } => steps.iter().map(|s| s.users).collect(),
+        Ramp::Rate { .. } => {
+            let u = scenario.users.max(4);
+            vec![u / 4, u / 2, u, 2 * u, 4 * u]
+        }
+    }
+}
+
+/// Validates a rising list of steps.
+pub fn check_steps(steps: &[u32]) -> Result<(), UsageError> {
+    if steps.is_empty() {
+        return Err(UsageError("capacity needs at least one step of users".into()));
+    }
+    if steps.contains(&0) {
+        return Err(UsageError("a step of 0 users measures nothing".into()));
+    }
+    if steps.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(UsageError(format!("steps must rise: {steps:?}")));
+    }
+    Ok(())
+}
+
+/// The scenario at one step: its mix and topology with `users` users.
+pub fn step_scenario(base: &Scenario, users: u32, ramp: Duration, hold: Duration) -> Scenario {
+    let mut s = base.clone();
+    s.name = format!("{}-{users}u", base.name);
+    s.users = users;
+    s.ramp = Ramp::Rate {
+        users_per_second: users as f64 / ramp.as_secs_f64().max(0.1),
+    };
+    s.duration = hold;
+    s
+}
+
+fn step_time(cfg: &CapacityConfig) -> Duration {
+    cfg.ramp + cfg.hold + cfg.scenario.grace
+}
+
+/// Runs the steps and writes `capacity.json`, `capacity.md` and the chart.
+pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
+    if cfg.slos.is_empty() {
+        return Err(UsageError(
+            "capacity needs at least one --slo: the knee is the last step before one breaks (e.g. --slo \"delivery.p99<1s\" --slo \"errors<1%\")".into(),
+        )
+        .into());
+    }
+    check_steps(&cfg.steps)?;
+    std::fs::create_dir_all(&cfg.report_dir)
+        .map_err(|e| crate::SetupError(format!("cannot create {}: {e}", cfg.report_dir.display())))?;
+    let model = model_report(&cfg.scenario, &LimitsTable::default());
+    let started = Instant::now();
+    let mut report = CapacityReport::new(&cfg, model);
+    if cfg.progress {
+        let worst = step_time(&cfg) * cfg.steps.len() as u32;
+        eprintln!(
+            "capacity: {} steps of {:?} users, {:.0} s each ({:.0} s ramp, {:.0} s hold, {:.0} s grace): at most {:.0} s, budget {:.0} s; reports in {}",
+            cfg.steps.len(),
+            cfg.steps,
+            step_time(&cfg).as_secs_f64(),
+            cfg.ramp.as_secs_f64(),
+            cfg.hold.as_secs_f64(),
+            cfg.scenario.grace.as_secs_f64(),
+            worst.min(cfg.budget).as_secs_f64(),
+            cfg.budget.as_secs_f64(),
+            cfg.report_dir.display()
+        );
+    }
+    for &users in &cfg.steps {
+        if started.elapsed() + step_time(&cfg) > cfg.budget {
+            report.stopped_because = format!(
+                "the time budget of {:.0} s would be exceeded by the step of {users} users",
+                cfg.budget.as_secs_f64()
+            );
+            break;
+        }
+        let dir = cfg.report_dir.join(format!("step-{users:06}"));
+        let load = LoadConfig {
+            scenario: step_scenario(&cfg.scenario, users, cfg.ramp, cfg.hold),
+            target: cfg.target.clone(),
+            accounts: cfg.accounts.clone(),
+            timeout: cfg.timeout,
+            report_root: cfg.report_dir.clone(),
+            report_dir: Some(dir.clone()),
+            slos: cfg.slos.clone(),
+            progress: cfg.progress,
+            defects: Vec::new(),
+            unlimited: cfg.unlimited,
+        };
+        let outcome = crate::load::run(load).await?;
+        let predicted = predicted_rps(&cfg.scenario, users, cfg.ramp, cfg.hold);
+        let step = StepReport::from_summary(users, &outcome.summary, &dir, predicted, cfg.ramp, cfg.hold);
+        let held = step.held;
+        let stopped = step.stopped_early.clone();
+        if cfg.progress {
+            eprintln!("capacity: {}", step.line());
+        }
+        report.steps.push(step);
+        report.refresh(started.elapsed());
+        report.write(&cfg.report_dir)?;
+        if let Some(why) = stopped {
+            report.interrupted = why.to_ascii_lowercase().contains("interrupt");
+            report.stopped_because = format!("the step of {users} users stopped early: {why}");
+            break;
+        }
+        if !held {
+            report.stopped_because = format!("an SLO broke at {users} users");
+            break;
+        }
+    }
+    if report.stopped_because.is_empty() {
+        report.stopped_because = "every step held: the knee is above the largest step".into();
+    }
+    report.refresh(started.elapsed());
+    report.write(&cfg.report_dir)?;
+    print!("{}", report::console(&report));
+    eprintln!(
+        "capacity: wrote capacity.json, capacity.md and capacity.svg in {}",
+        cfg.report_dir.display()
+    );
+    Ok(if report.interrupted {
+        exit_code::TARGET_FAILED
+    } else if report.knee.is_some() {
+        exit_code::SUCCESS
+    } else {
+        // Not even the smallest step held: no defensible user count.
+        exit_code::TARGET_FAILED
+    })
+}
+
+impl CapacityReport {
+    /// Recomputes the knee and the first break from the steps.
+    fn refresh(&mut self, elapsed: Duration) {
+        self.duration_s = elapsed.as_secs_f64();
+        self.knee = self
+            .steps
+            .iter()
+            .filter(|s| s.held)
+            .max_by_key(|s| s.users)
+            .map(|s| Knee {
+                users: s.users,
+                requests_per_second: s.requests_per_second,
+                delivery_p99_ms: s.delivery_p99_ms,
+                latency_p99_ms: s.latency_p99_ms,
+            });
+        self.first_break = self.steps.iter().find(|s| !s.held && s.stopped_early.is_none()).map(|s| {
+            let broke = s.slo.iter().find(|r| !r.held);
+            Break {
+                users: s.users,
+                slo: broke.map(|r| r.slo.clone()).unwrap_or_default(),
+                measured: broke.map(|r| r.measured_text.clone()).unwrap_or_default(),
+            }
+        });
+    }
+}
+
+/// One persona's rates under the mix's message rate.
+struct Rates {
+    idle: f64,
+    peak: f64,
+    /// get_messages per second in steady state.
+    steady: f64,
+    /// Other requests per second (sends, reader rounds, prober bursts).
+    other: f64,
+    /// Whether `other` stops with the sends at the start of the grace period.
+    other_is_sends: bool,
+    startup: Startup,
+    what: &'static str,
+}
+
+enum Startup {
+    Design(model::DesignPoller),
+    Mobile(model::MobilePoller),
+    None,
+}
+
+impl Rates {
+    /// Requests of one user living `life` seconds, sending for `sending` of them.
+    fn requests_over(&self, life: f64, sending: f64) -> f64 {
+        let polls = match &self.startup {
+            Startup::Design(d) => d.polls_over(life, self.steady),
+            // The initial get_messages?limit=50 on open, then the backoff.
+            Startup::Mobile(m) => 1.0 + m.polls_over(life, self.steady),
+            Startup::None => 0.0,
+        };
+        polls + self.other * if self.other_is_sends { sending } else { life }
+    }
+}
+
+/// Messages per second in one chat: the cell's chatters' sends spread evenly
+/// over the cell's chats (an assumption, stated in the report).
+fn message_rate(s: &Scenario) -> f64 {
+    let total: u32 = s.personas.iter().map(|p| p.weight).sum::<u32>().max(1);
+    let sends_per_user: f64 = s
+        .personas
+        .iter()
+        .map(|p| match &p.persona {
+            Persona::Chatter(c) => p.weight as f64 / total as f64 / c.send_every.as_secs_f64().max(1e-3),
+            _ => 0.0,
+        })
+        .sum();
+    let chats_per_cell = (s.topology.direct_per_cell + s.topology.groups_per_cell).max(1) as f64;
+    sends_per_user * s.topology.cell_size as f64 / chats_per_cell
+}
+
+fn rates(p: &Persona, lambda: f64) -> Rates {
+    use crate::load::scenario::{DesignParams, MobileParams};
+    let design = |d: &DesignParams| {
+        let open = d.screen_open.as_secs_f64();
+        let closed = d.screen_closed.as_secs_f64();
+        let toggles = open > 0.0 && closed > 0.0;
+        (
+            model::DesignPoller {
+                active_interval_s: d.active_interval.as_secs_f64(),
+                idle_interval_s: d.idle_interval.as_secs_f64(),
+                idle_after_s: d.idle_after.as_secs_f64(),
+                screen_open: if toggles { open / (open + closed) } else { 1.0 },
+            },
+            if toggles { open } else { 0.0 },
+        )
+    };
+    let mobile = |m: &MobileParams| model::MobilePoller {
+        min_interval_s: m.min_interval.as_secs_f64(),
+        max_interval_s: m.max_interval.as_secs_f64(),
+        backoff: m.backoff,
+    };
+    let polling = |d: (model::DesignPoller, f64), sends: f64, other: f64, is_sends: bool, what| {
+        let (m, open_mean) = d;
+        Rates {
+            idle: m.polls_per_second(0.0),
+            peak: m.peak_polls_per_second(),
+            steady: m.polls_per_second_with(lambda, sends, open_mean),
+            other,
+            other_is_sends: is_sends,
+            startup: Startup::Design(m),
+            what,
+        }
+    };
+    let mobile_rates = |m: model::MobilePoller, other: f64, is_sends: bool, what| Rates {
+        idle: m.polls_per_second(0.0),
+        peak: 1.0 / m.min_interval_s,
+        steady: m.polls_per_second(lambda),
+        other,
+        other_is_sends: is_sends,
+        startup: Startup::Mobile(m),
+        what,
+    };
+    let other = |other: f64, is_sends: bool, what| Rates {
+        idle: 0.0,
+        peak: 0.0,
+        steady: 0.0,
+        other,
+        other_is_sends: is_sends,
+        startup: Startup::None,
+        what,
+    };
+    match p {
+        Persona::PollerDesign(d) => polling(design(d), 0.0, 0.0, false, "get_messages"),
+        Persona::PollerMobile(m) => mobile_rates(mobile(m), 0.0, false, "get_messages"),
+        Persona::Chatter(c) => {
+            let sends = 1.0 / c.send_every.as_secs_f64().max(1e-3);
+            match c.model {
+                Model::Design => polling(design(&DesignParams::default()), sends, sends, true, "get_messages and send_message"),
+                Model::Mobile => mobile_rates(mobile(&MobileParams::default()), sends, true, "get_messages and send_message"),
+            }
+        }
+        Persona::Reader(r) => other(3.0 / r.every.as_secs_f64().max(1e-3), false, "get_chats, get_chat_participants, mark_as_read"),
+        Persona::LimitProber(pr) => other(pr.burst as f64 / pr.every.as_secs_f64().max(1e-3), false, "bursts past a limit"),
+    }
+}
+
+/// The arithmetic of the scenario's mix: requests per second per user for
+/// each persona in steady state, at the message rate the mix implies, and
+/// the headroom of one device against the get_messages limit.
+pub fn model_report(s: &Scenario, limits: &LimitsTable) -> ModelReport {
+    let total: u32 = s.personas.iter().map(|p| p.weight).sum::<u32>().max(1);
+    let lambda = message_rate(s);
+    let limit = limits.limit(Endpoint::GetMessages).unwrap_or(200);
+    let personas: Vec<PersonaModel> = s
+        .personas
+        .iter()
+        .map(|p| {
+            let r = rates(&p.persona, lambda);
+            PersonaModel {
+                kind: p.persona.kind().to_owned(),
+                share: p.weight as f64 / total as f64,
+                polls_per_second_idle: r.idle,
+                polls_per_second_peak: r.peak,
+                polls_per_second_expected: r.steady,
+                other_requests_per_second: r.other,
+                requests_per_second: r.steady + r.other,
+                what: r.what.to_owned(),
+                headroom: (r.peak > 0.0).then(|| model::headroom(r.peak, limit, limits.window_seconds)),
+            }
+        })
+        .collect();
+    ModelReport {
+        messages_per_chat_per_second: lambda,
+        requests_per_user: personas.iter().map(|p| p.share * p.requests_per_second).sum(),
+        personas,
+        assumptions: "messages arrive as a Poisson process, the cell's chatters' sends spread evenly over the cell's chats; a poller polls the one chat on its screen; opening a screen, an own send or a received message makes a design poller active; steady-state rates (a step's prediction adds each user's start-up polls over its lifetime in the step)".into(),
+    }
+}
+
+/// Requests per second the model predicts over a step's hold phase (the
+/// window [ramp, ramp + hold) that the measurement uses too): users start
+/// evenly over the ramp, so each is some way into its start-up polls.
+pub fn predicted_rps(s: &Scenario, users: u32, ramp: Duration, hold: Duration) -> f64 {
+    let total: u32 = s.personas.iter().map(|p| p.weight).sum::<u32>().max(1);
+    let lambda = message_rate(s);
+    let (ramp, hold) = (ramp.as_secs_f64(), hold.as_secs_f64());
+    if hold <= 0.0 {
+        return 0.0;
+    }
+    // Average over 32 start times spread across the ramp.
+    const STARTS: usize = 32;
+    let per_user: f64 = s
+        .personas
+        .iter()
+        .map(|p| {
+            let r = rates(&p.persona, lambda);
+            let mean: f64 = (0..STARTS)
+                .map(|i| {
+                    let start = ramp * (i as f64 + 0.5) / STARTS as f64;
+                    let (a, b) = (ramp - start, ramp + hold - start);
+                    r.requests_over(b, b) - r.requests_over(a, a)
+                })
+                .sum::<f64>()
+                / STARTS as f64;
+            p.weight as f64 / total as f64 * mean
+        })
+        .sum();
+    users as f64 * per_user / hold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario() -> Scenario {
+        Scenario::parse(include_str!("../../scenarios/capacity-ramp.toml"), "capacity-ramp.toml").unwrap()
+    }
+
+    fn step(users: u32, held: bool) -> StepReport {
+        StepReport {
+            users,
+            held,
+            slo: vec![crate::load::slo::SloResult {
+                slo: "delivery.p99<1s".into(),
+                measured: Some(if held { 5e5 } else { 2e6 }),
+                measured_text: if held { "500 ms" } else { "2 s" }.into(),
+                held,
+            }],
+            requests_per_second: users as f64,
+            requests_per_second_whole_run: users as f64,
+            predicted_requests_per_second: users as f64,
+            requests: 0,
+            errors: 0,
+            refused_unexpected: 0,
+            latency_p50_ms: 1.0,
+            latency_p99_ms: 2.0,
+            delivery_p50_ms: 100.0,
+            delivery_p99_ms: if held { 500.0 } else { 2000.0 },
+            delivered: 0,
+            lost: 0,
+            stopped_early: None,
+            report_dir: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_knee_is_the_largest_step_before_the_first_break() {
+        let cfg = CapacityConfig {
+            scenario: scenario(),
+            slos: vec![],
+            steps: vec![100, 200, 400],
+            ramp: Duration::from_secs(1),
+            hold: Duration::from_secs(1),
+            budget: Duration::from_secs(1),
+            target: None,
+            accounts: vec![],
+            timeout: Duration::from_secs(1),
+            report_dir: PathBuf::new(),
+            progress: false,
+            unlimited: false,
+        };
+        let mut r = CapacityReport::new(&cfg, model_report(&cfg.scenario, &LimitsTable::default()));
+        r.steps = vec![step(100, true), step(200, true), step(400, false)];
+        r.refresh(Duration::from_secs(3));
+        assert_eq!(r.knee.as_ref().unwrap().users, 200);
+        let b = r.first_break.as_ref().unwrap();
+        assert_eq!((b.users, b.measured.as_str()), (400, "2 s"));
+        assert!(report::console(&r).contains("knee: 200 users"));
+    }
+
+    #[test]
+    fn steps_come_from_the_scenario_and_must_rise() {
+        assert_eq!(default_steps(&scenario()), vec![1000, 2000, 4000, 8000]);
+        assert!(check_steps(&[10, 20]).is_ok());
+        assert!(check_steps(&[20, 10]).is_err());
+        assert!(check_steps(&[]).is_err());
+        assert!(check_steps(&[0, 5]).is_err());
+    }
+
+    #[test]
+    fn a_step_keeps_the_mix_and_sets_users_and_times() {
+        let s = step_scenario(&scenario(), 300, Duration::from_secs(3), Duration::from_secs(7));
+        assert_eq!(s.users, 300);
+        assert_eq!(s.duration, Duration::from_secs(7));
+        assert_eq!(s.ramp, Ramp::Rate { users_per_second: 100.0 });
+        assert_eq!(s.personas, scenario().personas);
+    }
+
+    #[test]
+    fn the_model_of_the_design_mix() {
+        let m = model_report(&scenario(), &LimitsTable::default());
+        // 2 chatters of 10 users, one message per 20 s, 6 users per cell over 4 chats.
+        assert!((m.messages_per_chat_per_second - 0.2 * 0.05 * 6.0 / 4.0).abs() < 1e-9);
+        let poller = m.personas.iter().find(|p| p.kind == "poller-design").unwrap();
+        assert!((poller.polls_per_second_peak - 2.0).abs() < 1e-9);
+        let h = poller.headroom.as_ref().unwrap();
+        assert_eq!(h.devices_before_refusal, 1);
+        assert!(m.requests_per_user > 0.1 && m.requests_per_user < 2.5, "{}", m.requests_per_user);
+        // A short step is dominated by the 10 s every poller spends active after opening.
+        let short = predicted_rps(&scenario(), 100, Duration::from_secs(1), Duration::from_secs(4));
+        let long = predicted_rps(&scenario(), 100, Duration::from_secs(1), Duration::from_secs(600));
+        assert!(short > long, "{short} <= {long}");
+        assert!(long > 100.0 * m.requests_per_user * 0.9 && long < 100.0 * m.requests_per_user * 1.2, "{long}");
+    }
+}

@@ -32,18 +32,38 @@ impl Default for DesignPoller {
 }
 
 impl DesignPoller {
-    /// Probability that a message arrived within the last `idle_after_s`.
-    pub fn active_fraction(&self, lambda: f64) -> f64 {
-        if lambda <= 0.0 {
-            return 0.0;
-        }
-        1.0 - (-lambda * self.idle_after_s).exp()
+    /// Probability that the poller is active: some activity (a message, an
+    /// own send at `sends` per second, or the screen opening, open periods
+    /// lasting `open_mean_s` on average; 0 for a screen that stays open) in
+    /// the last `idle_after_s`.
+    pub fn active_fraction(&self, lambda: f64, sends: f64, open_mean_s: f64) -> f64 {
+        let events = (lambda + sends).max(0.0);
+        let quiet = (-events * self.idle_after_s).exp();
+        // An open period of exponential length T starts active for min(idle_after, T).
+        let quiet_open = if open_mean_s > 0.0 {
+            (-self.idle_after_s / open_mean_s).exp()
+        } else {
+            1.0
+        };
+        1.0 - quiet * quiet_open
     }
 
-    /// Mean get_messages per second of one user.
+    /// Mean get_messages per second of one user in steady state.
     pub fn polls_per_second(&self, lambda: f64) -> f64 {
-        let a = self.active_fraction(lambda);
+        self.polls_per_second_with(lambda, 0.0, 0.0)
+    }
+
+    /// As [`Self::polls_per_second`], with own sends and screen openings.
+    pub fn polls_per_second_with(&self, lambda: f64, sends: f64, open_mean_s: f64) -> f64 {
+        let a = self.active_fraction(lambda, sends, open_mean_s);
         self.screen_open * (a / self.active_interval_s + (1.0 - a) / self.idle_interval_s)
+    }
+
+    /// Polls in the first `seconds` after the screen opens (active for
+    /// `idle_after_s`, then the steady rate).
+    pub fn polls_over(&self, seconds: f64, steady: f64) -> f64 {
+        let warm = seconds.min(self.idle_after_s);
+        warm / self.active_interval_s + (seconds - warm).max(0.0) * steady
     }
 
     /// The highest rate it ever reaches (while active).
@@ -83,6 +103,21 @@ impl MobilePoller {
             }
             i = (i * self.backoff).clamp(self.min_interval_s, self.max_interval_s);
         }
+    }
+
+    /// Polls in the first `seconds` after opening: the backoff sequence from
+    /// its start (messages during it are ignored), then the steady rate.
+    pub fn polls_over(&self, seconds: f64, steady: f64) -> f64 {
+        let mut t = 0.0;
+        let mut n = 0.0;
+        for i in self.intervals() {
+            if t + i > seconds {
+                return n;
+            }
+            t += i;
+            n += 1.0;
+        }
+        n + (seconds - t).max(0.0) * steady
     }
 
     /// Mean polls per second under Poisson arrivals: a renewal argument. A
@@ -168,6 +203,22 @@ mod tests {
             ..p
         };
         assert!(close(half_open.polls_per_second(0.0), 1.0 / 6.0));
+        // Own sends every 10 s keep it active 1 - e^-1 of the time.
+        assert!(close(p.active_fraction(0.0, 0.1, 0.0), 1.0 - (-1.0f64).exp()));
+        // Screens open for 40 s on average start active for 10 s of them.
+        assert!(close(p.active_fraction(0.0, 0.0, 40.0), 1.0 - (-0.25f64).exp()));
+        // The first 13 s after opening: 10 s at 2/s, then 3 s at the steady rate.
+        assert!(close(p.polls_over(13.0, 1.0 / 3.0), 21.0));
+    }
+
+    #[test]
+    fn mobile_startup_polls() {
+        let m = MobilePoller::default();
+        // 0.5 + 0.6 + 0.72 = 1.82 s: three polls in the first two seconds.
+        assert!(close(m.polls_over(2.0, 1.0 / 3.0), 3.0));
+        let all: f64 = m.intervals().iter().sum();
+        let n = m.intervals().len() as f64;
+        assert!(close(m.polls_over(all + 3.0, 1.0 / 3.0), n + 1.0));
     }
 
     #[test]

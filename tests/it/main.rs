@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, loopback servers only.
 
+mod capacity;
 mod client;
 mod limits;
 mod reference;
