@@ -331,7 +331,10 @@ impl CapacityArgs {
         };
         check_steps(&steps)?;
         if global.target.is_some() && self.unlimited {
-            return Err(UsageError("--unlimited applies to the embedded server only (no --target)".into()).into());
+            return Err(UsageError(
+                "--unlimited applies to the embedded server only (no --target)".into(),
+            )
+            .into());
         }
         let accounts = if global.target.is_some() {
             crate::accounts::from_args(&global.users, global.accounts.as_deref())?

@@ -55,7 +55,9 @@ pub fn default_steps(scenario: &Scenario) -> Vec<u32> {
 /// Validates a rising list of steps.
 pub fn check_steps(steps: &[u32]) -> Result<(), UsageError> {
     if steps.is_empty() {
-        return Err(UsageError("capacity needs at least one step of users".into()));
+        return Err(UsageError(
+            "capacity needs at least one step of users".into(),
+        ));
     }
     if steps.contains(&0) {
         return Err(UsageError("a step of 0 users measures nothing".into()));
@@ -91,8 +93,9 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
         .into());
     }
     check_steps(&cfg.steps)?;
-    std::fs::create_dir_all(&cfg.report_dir)
-        .map_err(|e| crate::SetupError(format!("cannot create {}: {e}", cfg.report_dir.display())))?;
+    std::fs::create_dir_all(&cfg.report_dir).map_err(|e| {
+        crate::SetupError(format!("cannot create {}: {e}", cfg.report_dir.display()))
+    })?;
     let model = model_report(&cfg.scenario, &LimitsTable::default());
     let started = Instant::now();
     let mut report = CapacityReport::new(&cfg, model);
@@ -134,7 +137,8 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
         };
         let outcome = crate::load::run(load).await?;
         let predicted = predicted_rps(&cfg.scenario, users, cfg.ramp, cfg.hold);
-        let step = StepReport::from_summary(users, &outcome.summary, &dir, predicted, cfg.ramp, cfg.hold);
+        let step =
+            StepReport::from_summary(users, &outcome.summary, &dir, predicted, cfg.ramp, cfg.hold);
         let held = step.held;
         let stopped = step.stopped_early.clone();
         if cfg.progress {
@@ -188,14 +192,18 @@ impl CapacityReport {
                 delivery_p99_ms: s.delivery_p99_ms,
                 latency_p99_ms: s.latency_p99_ms,
             });
-        self.first_break = self.steps.iter().find(|s| !s.held && s.stopped_early.is_none()).map(|s| {
-            let broke = s.slo.iter().find(|r| !r.held);
-            Break {
-                users: s.users,
-                slo: broke.map(|r| r.slo.clone()).unwrap_or_default(),
-                measured: broke.map(|r| r.measured_text.clone()).unwrap_or_default(),
-            }
-        });
+        self.first_break = self
+            .steps
+            .iter()
+            .find(|s| !s.held && s.stopped_early.is_none())
+            .map(|s| {
+                let broke = s.slo.iter().find(|r| !r.held);
+                Break {
+                    users: s.users,
+                    slo: broke.map(|r| r.slo.clone()).unwrap_or_default(),
+                    measured: broke.map(|r| r.measured_text.clone()).unwrap_or_default(),
+                }
+            });
     }
 }
 
@@ -240,7 +248,9 @@ fn message_rate(s: &Scenario) -> f64 {
         .personas
         .iter()
         .map(|p| match &p.persona {
-            Persona::Chatter(c) => p.weight as f64 / total as f64 / c.send_every.as_secs_f64().max(1e-3),
+            Persona::Chatter(c) => {
+                p.weight as f64 / total as f64 / c.send_every.as_secs_f64().max(1e-3)
+            }
             _ => 0.0,
         })
         .sum();
@@ -305,12 +315,31 @@ fn rates(p: &Persona, lambda: f64) -> Rates {
         Persona::Chatter(c) => {
             let sends = 1.0 / c.send_every.as_secs_f64().max(1e-3);
             match c.model {
-                Model::Design => polling(design(&DesignParams::default()), sends, sends, true, "get_messages and send_message"),
-                Model::Mobile => mobile_rates(mobile(&MobileParams::default()), sends, true, "get_messages and send_message"),
+                Model::Design => polling(
+                    design(&DesignParams::default()),
+                    sends,
+                    sends,
+                    true,
+                    "get_messages and send_message",
+                ),
+                Model::Mobile => mobile_rates(
+                    mobile(&MobileParams::default()),
+                    sends,
+                    true,
+                    "get_messages and send_message",
+                ),
             }
         }
-        Persona::Reader(r) => other(3.0 / r.every.as_secs_f64().max(1e-3), false, "get_chats, get_chat_participants, mark_as_read"),
-        Persona::LimitProber(pr) => other(pr.burst as f64 / pr.every.as_secs_f64().max(1e-3), false, "bursts past a limit"),
+        Persona::Reader(r) => other(
+            3.0 / r.every.as_secs_f64().max(1e-3),
+            false,
+            "get_chats, get_chat_participants, mark_as_read",
+        ),
+        Persona::LimitProber(pr) => other(
+            pr.burst as f64 / pr.every.as_secs_f64().max(1e-3),
+            false,
+            "bursts past a limit",
+        ),
     }
 }
 
@@ -335,7 +364,8 @@ pub fn model_report(s: &Scenario, limits: &LimitsTable) -> ModelReport {
                 other_requests_per_second: r.other,
                 requests_per_second: r.steady + r.other,
                 what: r.what.to_owned(),
-                headroom: (r.peak > 0.0).then(|| model::headroom(r.peak, limit, limits.window_seconds)),
+                headroom: (r.peak > 0.0)
+                    .then(|| model::headroom(r.peak, limit, limits.window_seconds)),
             }
         })
         .collect();
@@ -383,7 +413,11 @@ mod tests {
     use super::*;
 
     fn scenario() -> Scenario {
-        Scenario::parse(include_str!("../../scenarios/capacity-ramp.toml"), "capacity-ramp.toml").unwrap()
+        Scenario::parse(
+            include_str!("../../scenarios/capacity-ramp.toml"),
+            "capacity-ramp.toml",
+        )
+        .unwrap()
     }
 
     fn step(users: u32, held: bool) -> StepReport {
@@ -449,10 +483,20 @@ mod tests {
 
     #[test]
     fn a_step_keeps_the_mix_and_sets_users_and_times() {
-        let s = step_scenario(&scenario(), 300, Duration::from_secs(3), Duration::from_secs(7));
+        let s = step_scenario(
+            &scenario(),
+            300,
+            Duration::from_secs(3),
+            Duration::from_secs(7),
+        );
         assert_eq!(s.users, 300);
         assert_eq!(s.duration, Duration::from_secs(7));
-        assert_eq!(s.ramp, Ramp::Rate { users_per_second: 100.0 });
+        assert_eq!(
+            s.ramp,
+            Ramp::Rate {
+                users_per_second: 100.0
+            }
+        );
         assert_eq!(s.personas, scenario().personas);
     }
 
@@ -461,15 +505,36 @@ mod tests {
         let m = model_report(&scenario(), &LimitsTable::default());
         // 2 chatters of 10 users, one message per 20 s, 6 users per cell over 4 chats.
         assert!((m.messages_per_chat_per_second - 0.2 * 0.05 * 6.0 / 4.0).abs() < 1e-9);
-        let poller = m.personas.iter().find(|p| p.kind == "poller-design").unwrap();
+        let poller = m
+            .personas
+            .iter()
+            .find(|p| p.kind == "poller-design")
+            .unwrap();
         assert!((poller.polls_per_second_peak - 2.0).abs() < 1e-9);
         let h = poller.headroom.as_ref().unwrap();
         assert_eq!(h.devices_before_refusal, 1);
-        assert!(m.requests_per_user > 0.1 && m.requests_per_user < 2.5, "{}", m.requests_per_user);
+        assert!(
+            m.requests_per_user > 0.1 && m.requests_per_user < 2.5,
+            "{}",
+            m.requests_per_user
+        );
         // A short step is dominated by the 10 s every poller spends active after opening.
-        let short = predicted_rps(&scenario(), 100, Duration::from_secs(1), Duration::from_secs(4));
-        let long = predicted_rps(&scenario(), 100, Duration::from_secs(1), Duration::from_secs(600));
+        let short = predicted_rps(
+            &scenario(),
+            100,
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+        );
+        let long = predicted_rps(
+            &scenario(),
+            100,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+        );
         assert!(short > long, "{short} <= {long}");
-        assert!(long > 100.0 * m.requests_per_user * 0.9 && long < 100.0 * m.requests_per_user * 1.2, "{long}");
+        assert!(
+            long > 100.0 * m.requests_per_user * 0.9 && long < 100.0 * m.requests_per_user * 1.2,
+            "{long}"
+        );
     }
 }

@@ -204,9 +204,15 @@ mod tests {
         };
         assert!(close(half_open.polls_per_second(0.0), 1.0 / 6.0));
         // Own sends every 10 s keep it active 1 - e^-1 of the time.
-        assert!(close(p.active_fraction(0.0, 0.1, 0.0), 1.0 - (-1.0f64).exp()));
+        assert!(close(
+            p.active_fraction(0.0, 0.1, 0.0),
+            1.0 - (-1.0f64).exp()
+        ));
         // Screens open for 40 s on average start active for 10 s of them.
-        assert!(close(p.active_fraction(0.0, 0.0, 40.0), 1.0 - (-0.25f64).exp()));
+        assert!(close(
+            p.active_fraction(0.0, 0.0, 40.0),
+            1.0 - (-0.25f64).exp()
+        ));
         // The first 13 s after opening: 10 s at 2/s, then 3 s at the steady rate.
         assert!(close(p.polls_over(13.0, 1.0 / 3.0), 21.0));
     }

@@ -115,7 +115,11 @@ impl StepReport {
         // period every chat opens so that loss can be judged.
         let from = ramp.as_secs_f64().ceil() as u32;
         let to = (ramp + hold).as_secs_f64().floor() as u32;
-        let held_ticks: Vec<_> = s.timeline.iter().filter(|t| t.t >= from && t.t < to).collect();
+        let held_ticks: Vec<_> = s
+            .timeline
+            .iter()
+            .filter(|t| t.t >= from && t.t < to)
+            .collect();
         let hold_rps = if held_ticks.is_empty() {
             s.requests.per_second
         } else {
@@ -224,7 +228,8 @@ impl CapacityReport {
     /// every step, so an interrupted run leaves what it measured).
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let write = |name: &str, bytes: &[u8]| {
-            std::fs::write(dir.join(name), bytes).with_context(|| format!("cannot write {}/{name}", dir.display()))
+            std::fs::write(dir.join(name), bytes)
+                .with_context(|| format!("cannot write {}/{name}", dir.display()))
         };
         write("capacity.json", &serde_json::to_vec_pretty(self)?)?;
         write("capacity.md", markdown(self).as_bytes())?;
@@ -281,7 +286,10 @@ pub fn markdown(r: &CapacityReport) -> String {
         r.stopped_because,
         if r.interrupted { " · interrupted" } else { "" }
     );
-    let _ = writeln!(out, "![users against delivery p99 and requests per second](capacity.svg)\n");
+    let _ = writeln!(
+        out,
+        "![users against delivery p99 and requests per second](capacity.svg)\n"
+    );
     let _ = writeln!(out, "## Steps\n");
     let _ = writeln!(out, "| users | verdict | req/s | model req/s | latency p50 | latency p99 | delivery p50 | delivery p99 | delivered | lost | errors | unexpected refusals |");
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -314,7 +322,12 @@ pub fn markdown(r: &CapacityReport) -> String {
     for p in &r.model.personas {
         let (per_window, devices) = match &p.headroom {
             Some(h) => (
-                format!("{:.0} of {} ({:.0}%)", h.peak_per_window, h.limit, h.peak_fraction * 100.0),
+                format!(
+                    "{:.0} of {} ({:.0}%)",
+                    h.peak_per_window,
+                    h.limit,
+                    h.peak_fraction * 100.0
+                ),
                 h.devices_before_refusal.to_string(),
             ),
             None => ("-".into(), "-".into()),
@@ -331,7 +344,11 @@ pub fn markdown(r: &CapacityReport) -> String {
             p.requests_per_second
         );
     }
-    if r.model.personas.iter().any(|p| p.headroom.as_ref().is_some_and(|h| h.devices_before_refusal < 2)) {
+    if r.model.personas.iter().any(|p| {
+        p.headroom
+            .as_ref()
+            .is_some_and(|h| h.devices_before_refusal < 2)
+    }) {
         let _ = writeln!(
             out,
             "\nA poller at its peak uses more than half the get_messages limit: a user with the chat open on two devices is refused (RL-6 promises only that 60% never is)."
@@ -358,7 +375,12 @@ pub fn chart(r: &CapacityReport) -> String {
     let pw = w - left - right;
     let ph = h - top - bottom;
     let max_users = r.steps.iter().map(|s| s.users).max().unwrap_or(1).max(1) as f64;
-    let max_ms = r.steps.iter().map(|s| s.delivery_p99_ms).fold(1.0_f64, f64::max) * 1.1;
+    let max_ms = r
+        .steps
+        .iter()
+        .map(|s| s.delivery_p99_ms)
+        .fold(1.0_f64, f64::max)
+        * 1.1;
     let max_rps = r
         .steps
         .iter()
@@ -419,12 +441,37 @@ pub fn chart(r: &CapacityReport) -> String {
             s.users
         );
     }
-    let _ = writeln!(svg, r##"<text x="{}" y="{}" text-anchor="middle">users</text>"##, left + pw / 2.0, h - 10.0);
-    let delivery: Vec<_> = r.steps.iter().map(|s| (x(s.users), y_ms(s.delivery_p99_ms))).collect();
-    let measured: Vec<_> = r.steps.iter().map(|s| (x(s.users), y_rps(s.requests_per_second))).collect();
-    let modelled: Vec<_> = r.steps.iter().map(|s| (x(s.users), y_rps(s.predicted_requests_per_second))).collect();
-    let _ = writeln!(svg, r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##, path(delivery.clone()));
-    let _ = writeln!(svg, r##"<path d="{}" fill="none" stroke="#2c6fbb" stroke-width="2"/>"##, path(measured.clone()));
+    let _ = writeln!(
+        svg,
+        r##"<text x="{}" y="{}" text-anchor="middle">users</text>"##,
+        left + pw / 2.0,
+        h - 10.0
+    );
+    let delivery: Vec<_> = r
+        .steps
+        .iter()
+        .map(|s| (x(s.users), y_ms(s.delivery_p99_ms)))
+        .collect();
+    let measured: Vec<_> = r
+        .steps
+        .iter()
+        .map(|s| (x(s.users), y_rps(s.requests_per_second)))
+        .collect();
+    let modelled: Vec<_> = r
+        .steps
+        .iter()
+        .map(|s| (x(s.users), y_rps(s.predicted_requests_per_second)))
+        .collect();
+    let _ = writeln!(
+        svg,
+        r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##,
+        path(delivery.clone())
+    );
+    let _ = writeln!(
+        svg,
+        r##"<path d="{}" fill="none" stroke="#2c6fbb" stroke-width="2"/>"##,
+        path(measured.clone())
+    );
     let _ = writeln!(
         svg,
         r##"<path d="{}" fill="none" stroke="#2c6fbb" stroke-width="1.5" stroke-dasharray="5,4"/>"##,
@@ -432,7 +479,10 @@ pub fn chart(r: &CapacityReport) -> String {
     );
     for (s, (px, py)) in r.steps.iter().zip(&delivery) {
         let fill = if s.held { "#c0392b" } else { "white" };
-        let _ = writeln!(svg, r##"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{fill}" stroke="#c0392b"/>"##);
+        let _ = writeln!(
+            svg,
+            r##"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{fill}" stroke="#c0392b"/>"##
+        );
     }
     if let Some(k) = &r.knee {
         let _ = writeln!(
@@ -456,5 +506,8 @@ pub fn chart(r: &CapacityReport) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -3,5 +3,5 @@
 mod capacity;
 mod client;
 mod limits;
-mod reference;
 mod load;
+mod reference;

@@ -184,6 +184,14 @@ async fn observe(d: Defect, on: bool) -> String {
             format!("{} {}", ex.status, contents(&ex).join(","))
         }
         LostUnderConcurrency => lost_under_concurrency(&h, &chat).await,
+        DropMessages => {
+            for i in 0..10 {
+                h.say(&a, &chat, &i.to_string()).await;
+            }
+            contents(&h.messages(&b, &chat, &[]).await)
+                .len()
+                .to_string()
+        }
         DelayedVisibility => {
             h.say(&a, &chat, "now").await;
             contents(&h.messages(&b, &chat, &[]).await).join(",")
@@ -472,6 +480,7 @@ defect_tests!(
     AfterSecondsOnly,
     IsoAfterRejected,
     LostUnderConcurrency,
+    DropMessages,
     DelayedVisibility,
     GarbageAfterHistory,
     LimitCapped50,
