@@ -72,8 +72,8 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Replace the scenario's number of users (rate ramps only).
-    #[arg(long, value_name = "N")]
-    pub users: Option<u32>,
+    #[arg(long = "users", value_name = "N")]
+    pub user_count: Option<u32>,
     /// Where the run's folder <time>-<scenario>/ goes.
     #[arg(long, value_name = "DIR", default_value = "reports")]
     pub reports: PathBuf,

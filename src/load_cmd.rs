@@ -15,7 +15,7 @@ pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadC
     if let Some(d) = args.duration {
         scenario = scenario.with_duration(d);
     }
-    if let Some(u) = args.users {
+    if let Some(u) = args.user_count {
         if !matches!(scenario.ramp, Ramp::Rate { .. }) {
             return Err(UsageError(
                 "--users applies to scenarios with a users_per_second ramp, not to ramp steps"

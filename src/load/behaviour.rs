@@ -23,7 +23,7 @@ use crate::contract::wire::{Message, SentMessage};
 use crate::contract::{Endpoint, Timestamp};
 
 /// Longest a step sleeps before giving the engine a chance to stop the user.
-pub const MAX_NAP: Duration = Duration::from_millis(250);
+pub const MAX_NAP: Duration = Duration::from_secs(1);
 
 /// A request as the behaviour asks for it.
 #[derive(Debug)]

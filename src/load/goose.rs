@@ -162,8 +162,31 @@ fn goose_args(shared: &Shared, cfg: &EngineConfig) -> Vec<String> {
     args
 }
 
+/// Errors only: goose warns about every failed request, which a load run
+/// counts instead of printing (thousands of lines under load).
+struct Quiet;
+
+impl log::Log for Quiet {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Error
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) && r.target().starts_with("goose") {
+            eprintln!("goose: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static QUIET: Quiet = Quiet;
+
 /// Runs the attack to its end (or until stopped) and converts goose's metrics.
 pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
+    // Installed once per process; goose's own logger then fails to install
+    // (it says so at a level nobody sees) and keeps quiet.
+    if log::set_logger(&QUIET).is_ok() {
+        log::set_max_level(log::LevelFilter::Error);
+    }
     let args = goose_args(&shared, &cfg);
     let config = match GooseConfiguration::parse_args_default(&args) {
         Ok(c) => c,
