@@ -4,11 +4,13 @@
 
 pub mod accounts;
 pub mod call;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod exit_code;
 pub mod reference;
+pub mod report;
 pub mod serve;
 
 use cli::{Cli, Command};
@@ -28,6 +30,10 @@ pub async fn run(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Check(args) => match check::CheckConfig::try_from((&cli.global, args)) {
+            Ok(config) => check::run(config, &mut std::io::stdout()).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(code) => code,
