@@ -1,3 +1,4 @@
 //! End-to-end tests: one binary, loopback servers only.
 
+mod check;
 mod client;

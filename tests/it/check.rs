@@ -1,0 +1,205 @@
+//! The conformance suite proven by failing: it passes on the clean reference
+//! server (both Reset forms, slow checks at a short window), and each
+//! deliberate defect of the reference server makes the check of its clause
+//! fail. Every check must be killed by at least one defect; the check ×
+//! defect matrix is printed (run with `--nocapture` to see it).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chat_harness::check::runner::{execute, RunOutput};
+use chat_harness::check::{catalog, CheckConfig, EmbeddedOptions, Selection, Target};
+use chat_harness::reference::{Defect, ResetForm};
+use chat_harness::report::model::{Outcome, RunStatus};
+use futures::StreamExt;
+
+/// Window for the slow checks in tests: short, but long enough that a busy
+/// machine can still judge it.
+const SHORT_WINDOW: u64 = 2;
+
+fn config(defects: &[Defect], only: &[&str], skip: &[&str], window: u64) -> CheckConfig {
+    let mut c = CheckConfig::embedded();
+    c.target = Target::Embedded(EmbeddedOptions {
+        reset_form: ResetForm::Delta,
+        defects: defects.to_vec(),
+    });
+    c.selection = Selection {
+        only: only.iter().map(|s| s.to_string()).collect(),
+        skip: skip.iter().map(|s| s.to_string()).collect(),
+        tags: Vec::new(),
+    };
+    c.window_seconds = window;
+    c.limits.window_seconds = window;
+    c
+}
+
+async fn run(c: CheckConfig) -> RunOutput {
+    let mut sink = Vec::new();
+    let out = execute(c, &mut sink)
+        .await
+        .expect("the run starts")
+        .expect("not a listing");
+    if out.exit_code != 0 && std::env::var_os("CHECK_VERBOSE").is_some() {
+        eprintln!("{}", String::from_utf8_lossy(&sink));
+    }
+    out
+}
+
+fn assert_clean(out: &RunOutput, what: &str) {
+    let bad: Vec<String> = out
+        .report
+        .checks
+        .iter()
+        .filter(|c| !matches!(c.outcome, Outcome::Pass | Outcome::Info))
+        .map(|c| {
+            format!(
+                "{} {}: {} / {:?} / {:?} / {:?}",
+                c.id,
+                c.outcome.as_str(),
+                c.message,
+                c.expected,
+                c.seen,
+                c.notes
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what}: not all checks passed on the clean reference:\n{}",
+        bad.join("\n")
+    );
+    assert_eq!(out.exit_code, 0, "{what}");
+    assert_eq!(out.report.status, RunStatus::Complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_reference_passes_with_delta_and_epoch_reset() {
+    let out = run(config(&[], &[], &["slow"], 60)).await;
+    assert_clean(&out, "delta");
+    assert_eq!(
+        out.report.checks.len(),
+        catalog::all().iter().filter(|c| !c.has_tag("slow")).count()
+    );
+    let mut c = config(&[], &[], &["slow"], 60);
+    c.target = Target::Embedded(EmbeddedOptions {
+        reset_form: ResetForm::Epoch,
+        defects: vec![],
+    });
+    let out = run(c).await;
+    assert_clean(&out, "epoch");
+    let form = out
+        .report
+        .checks
+        .iter()
+        .find(|c| c.id == "RL-5b.1")
+        .expect("RL-5b.1 ran");
+    assert!(form.message.contains("epoch"), "{}", form.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_reference_passes_the_slow_checks_at_a_short_window() {
+    let out = run(config(&[], &["slow"], &[], SHORT_WINDOW)).await;
+    assert_clean(&out, "slow");
+    assert!(
+        out.report.summary.waited_ms > 0,
+        "slow checks report their waiting"
+    );
+}
+
+/// The checks each defect made fail, run by run.
+async fn defect_matrix() -> BTreeMap<Defect, (BTreeSet<String>, bool)> {
+    let runs = Defect::ALL.iter().map(|&d| async move {
+        // Window defects need the slow checks at a short window; the others
+        // run the fast suite at the contract's window.
+        let out = if d.clause() == "RL-6" {
+            run(config(&[d], &["RL-6"], &[], SHORT_WINDOW)).await
+        } else if d.clause().starts_with("RL-") {
+            // A broken limiter also refuses the other areas' traffic, and
+            // their retries would wait out whole windows: the RL area only.
+            run(config(&[d], &["RL"], &["slow"], 60)).await
+        } else {
+            run(config(&[d], &[], &["slow"], 60)).await
+        };
+        let failed: BTreeSet<String> = out
+            .report
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail | Outcome::NonStrict))
+            .map(|c| c.id.clone())
+            .collect();
+        let names_clause = out.report.checks.iter().any(|c| {
+            matches!(c.outcome, Outcome::Fail | Outcome::NonStrict) && c.clause == d.clause()
+        });
+        if out.report.duration_ms > 5_000 {
+            println!(
+                "slow defect run: {} took {} ms (waited {} ms)",
+                d.name(),
+                out.report.duration_ms,
+                out.report.summary.waited_ms
+            );
+        }
+        let must_failed = out.report.checks.iter().any(|c| c.outcome == Outcome::Fail);
+        assert_eq!(
+            out.exit_code != 0,
+            must_failed,
+            "defect {}: exit code and verdicts disagree",
+            d.name()
+        );
+        (d, (failed, names_clause))
+    });
+    // A few servers at a time: the machine is small and shared.
+    futures::stream::iter(runs)
+        .buffer_unordered(3)
+        .collect()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_defect_fails_its_clause_and_every_check_is_killed() {
+    let matrix = defect_matrix().await;
+    let mut killers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in catalog::all() {
+        killers.insert(c.id, Vec::new());
+    }
+    let mut missed = Vec::new();
+    for (d, (failed, names_clause)) in &matrix {
+        if !names_clause {
+            missed.push(format!("{} ({}) failed {failed:?}", d.name(), d.clause()));
+        }
+        for id in failed {
+            if let Some(k) = killers.get_mut(id.as_str()) {
+                k.push(d.name());
+            }
+        }
+    }
+    println!("\ncheck × defect matrix (defects that make each check fail):");
+    for (id, ks) in &killers {
+        println!(
+            "  {id:<11} {}",
+            if ks.is_empty() {
+                "(none)".to_owned()
+            } else {
+                ks.join(", ")
+            }
+        );
+    }
+    println!("\ndefects and the checks they fail:");
+    for (d, (failed, _)) in &matrix {
+        println!(
+            "  {:<28} {:<8} {}",
+            d.name(),
+            d.clause(),
+            failed.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    assert!(
+        missed.is_empty(),
+        "defects that fail no check of their clause:\n{}",
+        missed.join("\n")
+    );
+    let unkilled: Vec<&&str> = killers
+        .iter()
+        .filter(|(_, k)| k.is_empty())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(unkilled.is_empty(), "checks no defect kills: {unkilled:?}");
+}
