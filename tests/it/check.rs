@@ -203,3 +203,170 @@ async fn every_defect_fails_its_clause_and_every_check_is_killed() {
         .collect();
     assert!(unkilled.is_empty(), "checks no defect kills: {unkilled:?}");
 }
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_written_valid_and_name_the_failure() {
+    let dir = tempdir();
+    let mut c = config(
+        &[Defect::AfterInclusive],
+        &["POLL-3", "POLL-7", "AUTH-5"],
+        &[],
+        60,
+    );
+    c.report_dir = Some(dir.path().to_owned());
+    let out = run(c).await;
+    assert_eq!(out.exit_code, 1);
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json breaks its schema: {errors:#?}"
+    );
+    let failed = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "POLL-3.1")
+        .unwrap();
+    assert_eq!(failed["outcome"], "fail");
+    assert_eq!(failed["clause"], "POLL-3");
+    assert!(failed["exchanges"][0]["curl"]
+        .as_str()
+        .unwrap()
+        .starts_with("curl"));
+    // Secrets stay out: the token's secret half is masked everywhere.
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    assert!(
+        text.contains("token ") && text.contains(":***"),
+        "the token is shown masked"
+    );
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("POLL-3.1") && junit.contains("<failure"),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("What to fix") && md.contains("`POLL-3.1`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("inclusive"),
+        "the report says what the server did instead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_report() {
+    // A server of our own, so that the test knows every secret.
+    let server = chat_harness::reference::serve(
+        chat_harness::reference::ServerConfig::default()
+            .with_generated_users(6)
+            .with_defect(Defect::UsersLeakSecret),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let dir = tempdir();
+    let mut c = config(&[], &["AUTH-8", "USERS-1", "AUTH-5"], &[], 60);
+    c.target = Target::Url(server.url());
+    c.accounts = server.core().accounts();
+    c.report_dir = Some(dir.path().to_owned());
+    let out = run(c).await;
+    assert_eq!(out.exit_code, 1);
+    let mut text = String::new();
+    for f in ["report.json", "junit.xml", "report.md"] {
+        text.push_str(&std::fs::read_to_string(dir.path().join(f)).unwrap());
+    }
+    for a in server.core().accounts() {
+        let secret = a.api_secret.unwrap();
+        assert!(
+            !text.contains(&secret),
+            "the secret of {} is in a report",
+            a.email
+        );
+    }
+    assert!(text.contains("***"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_failing_and_exit_codes() {
+    // A listed failure does not fail the run...
+    let mut c = config(&[Defect::AfterInclusive], &["POLL-3"], &[], 60);
+    c.known_failing = ["POLL-3.1".to_owned()].into();
+    let out = run(c).await;
+    assert_eq!(out.exit_code, 0, "{:?}", out.report.summary);
+    assert_eq!(out.report.summary.known_failing, 1);
+    // ...a listed check that passes does (stale list).
+    let mut c = config(&[], &["POLL-3"], &[], 60);
+    c.known_failing = ["POLL-3.1".to_owned()].into();
+    let out = run(c).await;
+    assert_eq!(out.exit_code, 1);
+    assert_eq!(out.report.summary.stale, 1);
+    // A broken SHOULD is non-strict, and fails under --strict.
+    let out = run(config(&[Defect::IsoAfterRejected], &["POLL-4b"], &[], 60)).await;
+    assert_eq!(
+        (out.exit_code, out.report.checks[0].outcome),
+        (0, Outcome::NonStrict)
+    );
+    let mut c = config(&[Defect::IsoAfterRejected], &["POLL-4b"], &[], 60);
+    c.strict = true;
+    let out = run(c).await;
+    assert_eq!(
+        (out.exit_code, out.report.checks[0].outcome),
+        (1, Outcome::Fail)
+    );
+}
+
+#[tokio::test]
+async fn usage_and_setup_errors_have_their_exit_codes() {
+    let code = |e: &anyhow::Error| chat_harness::exit_code_for(e);
+    let mut sink = Vec::new();
+    let e = execute(config(&[], &["NO-SUCH-CHECK"], &[], 60), &mut sink)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), 2, "zero checks selected is a usage error: {e}");
+    // A target nobody listens on: a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = config(&[], &["ENV-1"], &[], 60);
+    c.target = Target::Url(format!("http://127.0.0.1:{port}"));
+    c.accounts = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            chat_harness::accounts::Account::parse_user_arg(&format!("{n}@example.com:pw")).unwrap()
+        })
+        .collect();
+    c.timeout = std::time::Duration::from_secs(2);
+    let e = execute(c, &mut sink).await.unwrap_err();
+    assert_eq!(code(&e), 3, "an unreachable target is a setup failure: {e}");
+}
+
+#[tokio::test]
+async fn listing_prints_the_catalogue() {
+    let mut c = config(&[], &[], &[], 60);
+    c.list = true;
+    let mut sink = Vec::new();
+    assert!(execute(c, &mut sink).await.unwrap().is_none());
+    let text = String::from_utf8(sink).unwrap();
+    for def in catalog::all() {
+        assert!(text.contains(def.id), "{} not listed", def.id);
+    }
+}
