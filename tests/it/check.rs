@@ -370,3 +370,23 @@ async fn listing_prints_the_catalogue() {
         assert!(text.contains(def.id), "{} not listed", def.id);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_stops_the_run_and_leaves_a_partial_report() {
+    let dir = tempdir();
+    let mut c = config(&[], &["POLL"], &[], 60);
+    c.deadline = Some(std::time::Duration::from_millis(1));
+    c.report_dir = Some(dir.path().to_owned());
+    let out = run(c).await;
+    assert_eq!(out.exit_code, 1);
+    assert_eq!(out.report.status, RunStatus::Interrupted);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["status"], "interrupted");
+    assert_eq!(json["summary"]["verdict"], "interrupted");
+    assert!(json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["outcome"] == "skip"));
+}
