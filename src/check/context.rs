@@ -280,14 +280,23 @@ impl Ctx {
                 },
                 None => {
                     let pwd = account.password.clone().unwrap_or_default();
-                    let r = self
-                        .login(&account.email, &pwd)
+                    // Setting up a user is not what a check measures: a
+                    // refusal waits for the bucket even in rate-limit checks.
+                    let req = Request::to(Endpoint::Login)
+                        .param("usr", &account.email)
+                        .param("pwd", &pwd);
+                    let ex = self
+                        .send_retrying(&req, true)
                         .await
+                        .step(&format!("logging in the fresh user {}", account.email))?;
+                    let r: LoginResult = ex
+                        .decode()
+                        .map_err(Verdict::from)
                         .step(&format!("logging in the fresh user {}", account.email))?;
                     User {
                         email: account.email.clone(),
                         password: Some(pwd),
-                        creds: Credentials::from(&r.0),
+                        creds: Credentials::from(&r),
                     }
                 }
             };
@@ -297,14 +306,14 @@ impl Ctx {
         if self.signup_allowed {
             let n = self.seq.fetch_add(1, Ordering::Relaxed);
             let (email, pwd) = signup_identity(&self.run_tag, n);
-            let (r, _) = self
-                .call::<LoginResult>(
-                    &Request::to(Endpoint::Signup)
-                        .param("email", &email)
-                        .param("password", &pwd)
-                        .param("full_name", "Check User"),
-                )
+            let req = Request::to(Endpoint::Signup)
+                .param("email", &email)
+                .param("password", &pwd)
+                .param("full_name", "Check User");
+            let r: LoginResult = self
+                .send_retrying(&req, true)
                 .await
+                .and_then(|ex| ex.decode().map_err(Verdict::from))
                 .step(&format!("signing up the fresh user {email}"))?;
             if let Ok(mut k) = self.known_users.lock() {
                 k.push(email.clone());
@@ -333,8 +342,14 @@ impl Ctx {
     /// Sends; an unexpected rate-limit refusal (429) in a check that is not
     /// about rate limits waits for Reset and is retried once.
     pub async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
+        self.send_retrying(req, self.retry_refusals.load(Ordering::Relaxed))
+            .await
+    }
+
+    /// Sends; with `retry`, a 429 waits for Reset and is retried once.
+    async fn send_retrying(&self, req: &Request, retry: bool) -> Result<Exchange, Verdict> {
         let ex = self.client.send(req).await?;
-        if ex.status != 429 || !self.retry_refusals.load(Ordering::Relaxed) {
+        if ex.status != 429 || !retry {
             return Ok(ex);
         }
         let rl = ex.rate_limit();
