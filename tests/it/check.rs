@@ -95,9 +95,21 @@ async fn clean_reference_passes_with_delta_and_epoch_reset() {
     assert!(form.message.contains("epoch"), "{}", form.message);
 }
 
+/// True when a timing check gave up because the machine was too slow to
+/// judge a window (an honest `error`, not a verdict): worth one more run.
+fn too_slow(out: &RunOutput) -> bool {
+    out.report
+        .checks
+        .iter()
+        .any(|c| c.outcome == Outcome::Error && c.message.contains("too slow to judge"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_reference_passes_the_slow_checks_at_a_short_window() {
-    let out = run(config(&[], &["slow"], &[], SHORT_WINDOW)).await;
+    let mut out = run(config(&[], &["slow"], &[], SHORT_WINDOW)).await;
+    if too_slow(&out) {
+        out = run(config(&[], &["slow"], &[], SHORT_WINDOW)).await;
+    }
     assert_clean(&out, "slow");
     assert!(
         out.report.summary.waited_ms > 0,
@@ -111,7 +123,13 @@ async fn defect_matrix() -> BTreeMap<Defect, (BTreeSet<String>, bool)> {
         // Window defects need the slow checks at a short window; the others
         // run the fast suite at the contract's window.
         let out = if d.clause() == "RL-6" {
-            run(config(&[d], &["RL-6"], &[], SHORT_WINDOW)).await
+            let out = run(config(&[d], &["RL-6"], &[], SHORT_WINDOW)).await;
+            if too_slow(&out) {
+                // A busy machine could not judge the window: once more.
+                run(config(&[d], &["RL-6"], &[], SHORT_WINDOW)).await
+            } else {
+                out
+            }
         } else if d.clause().starts_with("RL-") {
             // A broken limiter also refuses the other areas' traffic, and
             // their retries would wait out whole windows: the RL area only.
