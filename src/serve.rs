@@ -140,3 +140,84 @@ async fn wait_for_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> anyhow::Result<ServerConfig> {
+        let cli = Cli::try_parse_from(args)?;
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        config_from(&cli.global, &s)
+    }
+
+    #[test]
+    fn flags_become_a_config() {
+        let c = parse(&[
+            "chat-harness",
+            "--user",
+            "dan@example.com:pw:Dan D",
+            "serve",
+            "--port",
+            "0",
+            "--users",
+            "3",
+            "--limit",
+            "get_messages=1000",
+            "--limit",
+            "login=off",
+            "--window-seconds",
+            "2",
+            "--reset-form",
+            "epoch",
+            "--production-origin",
+            "https://chat.example.com/",
+            "--defect",
+            "fixed-window",
+        ])
+        .unwrap();
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.users[0].full_name, "Dan D");
+        assert_eq!(c.generated_users, 3);
+        assert_eq!(c.limits.limit(Endpoint::GetMessages), Some(1000));
+        assert_eq!(c.limits.limit(Endpoint::Login), None);
+        assert_eq!(c.limits.window_seconds, 2);
+        assert_eq!(c.reset_form, crate::reference::ResetForm::Epoch);
+        assert_eq!(
+            c.production_origin.as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert!(c.defects.contains(&Defect::FixedWindow));
+        let d = parse(&["chat-harness", "serve"]).unwrap();
+        assert_eq!(d.users.len(), 3);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for args in [
+            &["chat-harness", "serve", "--limit", "get_messages"][..],
+            &["chat-harness", "serve", "--limit", "nope=3"],
+            &["chat-harness", "serve", "--limit", "login=0"],
+            &["chat-harness", "serve", "--window-seconds", "0"],
+            &["chat-harness", "serve", "--defect", "no-such-defect"],
+            &[
+                "chat-harness",
+                "serve",
+                "--production-origin",
+                "chat.example.com",
+            ],
+            &["chat-harness", "--user", "nobody", "serve"],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(
+                crate::exit_code_for(&e),
+                crate::exit_code::USAGE,
+                "{args:?}: {e}"
+            );
+        }
+    }
+}

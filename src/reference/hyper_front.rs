@@ -1,7 +1,8 @@
 //! The hyper front: what `chat-harness serve` and load runs use. HTTP/1.1
 //! with keep-alive on the caller's multi-threaded tokio runtime, a listen
 //! backlog of 8192 (thousands of users connecting within a second overflow
-//! the default 128), bodies read up to the cap (413 beyond), and a prompt
+//! the default 128), bodies read up to the cap (413 beyond, after reading
+//! and discarding up to 16 MiB so the client sees the answer), and a prompt
 //! shutdown: stop accepting, ask every connection to finish its current
 //! exchange, abort what remains after two seconds.
 
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -143,21 +144,8 @@ async fn accept_loop(listener: TcpListener, core: Core, mut stopped: watch::Rece
 async fn answer(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let cap = core.config().body_cap;
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body = if declared.is_some_and(|n| n > cap as u64) {
-        None
-    } else {
-        match Limited::new(body, cap).collect().await {
-            Ok(b) => Some(b.to_bytes()),
-            Err(_) => None,
-        }
-    };
-    let response = match body {
-        Some(body) => {
+    let response = match read_body(body, cap).await {
+        Body::Whole(body) => {
             core.handle(CoreRequest {
                 method: &parts.method,
                 path: parts.uri.path(),
@@ -168,13 +156,61 @@ async fn answer(core: &Core, req: Request<Incoming>, peer: SocketAddr) -> Respon
             })
             .await
         }
-        None => too_large(core, cap, &parts),
+        Body::TooLarge { drained } => too_large(core, cap, &parts, drained),
     };
     response.map(Full::new)
 }
 
-/// 413 for a body over the cap (or one that failed to arrive whole).
-fn too_large(core: &Core, cap: usize, parts: &http::request::Parts) -> Response<Bytes> {
+/// Bodies over the cap are read and discarded up to this, so that the 413
+/// reaches a client still sending (closing early would reset its connection).
+const DRAIN_MAX: usize = 16 << 20;
+
+enum Body {
+    Whole(Bytes),
+    /// Over the cap; `drained` when the whole body was read (keep-alive is safe).
+    TooLarge {
+        drained: bool,
+    },
+}
+
+async fn read_body(mut body: Incoming, cap: usize) -> Body {
+    if hyper::body::Body::is_end_stream(&body) {
+        return Body::Whole(Bytes::new());
+    }
+    let mut buf = bytes::BytesMut::new();
+    let (mut total, mut over) = (0usize, false);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Body::TooLarge { drained: false };
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > DRAIN_MAX {
+            return Body::TooLarge { drained: false };
+        }
+        if total > cap {
+            over = true;
+            buf = bytes::BytesMut::new();
+        } else if !over {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if over {
+        Body::TooLarge { drained: true }
+    } else {
+        Body::Whole(buf.freeze())
+    }
+}
+
+/// 413 for a body over the cap.
+fn too_large(
+    core: &Core,
+    cap: usize,
+    parts: &http::request::Parts,
+    drained: bool,
+) -> Response<Bytes> {
     let e = ApiError::too_large(cap);
     let body = crate::contract::envelope::error_body(e.exc_type, &e.message);
     let mut r = Response::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
@@ -193,10 +229,12 @@ fn too_large(core: &Core, cap: usize, parts: &http::request::Parts) -> Response<
         r.headers_mut()
             .insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
-    // The unread rest of the body would desynchronise keep-alive.
-    r.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
+    if !drained {
+        // The unread rest of the body would desynchronise keep-alive.
+        r.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     r
 }

@@ -53,6 +53,22 @@ struct MsgOut<'a> {
     is_read: u8,
 }
 
+/// A message's get_messages object without its closing `is_read` value:
+/// `{"name":..,"sender":..,"content":..,"message_type":..,"creation":..,"is_read":`.
+fn json_prefix(m: &Msg) -> String {
+    let full = serde_json::to_string(&MsgOut {
+        name: &m.name,
+        sender: &m.sender,
+        content: &m.content,
+        message_type: &m.message_type,
+        creation: &m.creation_str,
+        is_read: 0,
+    })
+    .unwrap_or_default();
+    // serde writes fields in declaration order: is_read is last, "0}" ends it.
+    full.strip_suffix("0}").unwrap_or(&full).to_owned()
+}
+
 #[derive(Serialize)]
 struct SentOut<'a> {
     name: &'a str,
@@ -296,23 +312,27 @@ impl Inner {
             None => 0,
         };
         let own_counts = self.has(Defect::ReadMarksOwn);
-        let mut out: Vec<MsgOut> = msgs[start..]
-            .iter()
-            .filter(visible)
-            .take(limit)
-            .map(|m| MsgOut {
-                name: &m.name,
-                sender: &m.sender,
-                content: &m.content,
-                message_type: &m.message_type,
-                creation: &m.creation_str,
-                is_read: u8::from(data.is_read(m, own_counts)),
-            })
-            .collect();
+        let mut page: Vec<&Msg> = msgs[start..].iter().filter(visible).take(limit).collect();
         if self.has(Defect::NewestFirst) {
-            out.reverse();
+            page.reverse();
         }
-        envelope(&out)
+        // {"message":[...]} from the pre-rendered messages.
+        let size: usize = page.iter().map(|m| m.json_prefix.len() + 3).sum();
+        let mut out = Vec::with_capacity(size + 16);
+        out.extend_from_slice(b"{\"message\":[");
+        for (i, m) in page.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(m.json_prefix.as_bytes());
+            out.extend_from_slice(if data.is_read(m, own_counts) {
+                b"1}"
+            } else {
+                b"0}"
+            });
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 
     /// `after`: the server form or the ISO `T` form (POLL-4, POLL-4b), in
@@ -444,7 +464,7 @@ impl Inner {
             data.last_creation.map_or(now, |last| now.max(last + 1))
         };
         data.last_creation = Some(creation);
-        let msg = Msg {
+        let mut msg = Msg {
             name,
             sender,
             content,
@@ -452,7 +472,9 @@ impl Inner {
             creation,
             creation_str: render(creation),
             visible_from,
+            json_prefix: String::new(),
         };
+        msg.json_prefix = json_prefix(&msg);
         let answer = envelope(&SentOut {
             name: &msg.name,
             sender: &msg.sender,

@@ -177,6 +177,10 @@ pub(crate) struct Msg {
     pub creation_str: String,
     /// `delayed-visibility`: not returned before this instant.
     pub visible_from: Option<Instant>,
+    /// The message as get_messages renders it, up to and including
+    /// `"is_read":`: serialized once at store time (the hot path only
+    /// appends `0}` or `1}`).
+    pub json_prefix: String,
 }
 
 #[derive(Default)]
