@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod call;
 pub mod capacity;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod contract;
@@ -13,6 +14,7 @@ pub mod limits;
 pub mod load;
 pub mod load_cmd;
 pub mod reference;
+pub mod report;
 pub mod serve;
 
 use cli::{Cli, Command};
@@ -37,6 +39,10 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Provision(args) => load_cmd::provision(&cli.global, args).await,
         Command::Capacity(args) => match args.config(&cli.global) {
             Ok(cfg) => capacity::run(cfg).await,
+            Err(e) => Err(e),
+        },
+        Command::Check(args) => match check::CheckConfig::try_from((&cli.global, args)) {
+            Ok(config) => check::run(config, &mut std::io::stdout()).await,
             Err(e) => Err(e),
         },
     };

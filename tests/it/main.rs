@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, loopback servers only.
 
 mod capacity;
+mod check;
 mod client;
 mod limits;
 mod load;
