@@ -2,6 +2,7 @@
 
 mod capacity;
 mod client;
+mod deploy;
 mod dist;
 mod limits;
 mod load;
