@@ -297,7 +297,7 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         (Some(p), Some(_)) => p.cut.first_user as usize,
         _ => 0,
     };
-    if first > 0 && target.accounts.len() < first + n {
+    if part.is_some() && cfg.target.is_some() && target.accounts.len() < first + n {
         return Err(UsageError(format!(
             "scenario {} needs {} users, and this shard uses accounts #{}..#{}, but {} accounts were given; make them with `chat-harness provision --target {} --count {} --out FILE` and pass --accounts FILE",
             scenario.name,
