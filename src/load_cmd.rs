@@ -68,6 +68,16 @@ pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadC
 
 pub async fn load(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u8> {
     let cfg = load_config(global, &args)?;
+    if let Some(at) = args.start_at {
+        // Every run is bounded in time: a mistyped date must not park a shard for a year.
+        if at - chrono::Utc::now() > chrono::Duration::hours(24) {
+            return Err(UsageError(format!(
+                "--start-at {}: more than 24 hours ahead",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))
+            .into());
+        }
+    }
     let shard = args.shard.map(|shard| crate::dist::shard::ShardRun {
         shard,
         start_at: args.start_at,

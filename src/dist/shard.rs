@@ -337,6 +337,24 @@ mod tests {
             whole.users.iter().for_each(|u| all[u.persona] += 1);
             assert_eq!(personas, all, "same persona mix");
         }
+        // Put back together, the shards are the whole plan.
+        let mut users = Vec::new();
+        let mut chats = Vec::new();
+        for i in 0..4 {
+            let cut = Shard { index: i, count: 4 }.cut(&s).unwrap();
+            let p = cut.plan(&whole);
+            let base = chats.len() as u32;
+            users.extend(p.users.into_iter().map(|mut u| {
+                u.chats.iter_mut().for_each(|c| *c += base);
+                u
+            }));
+            chats.extend(p.chats.into_iter().map(|mut c| {
+                c.members.iter_mut().for_each(|m| *m += cut.first_user);
+                c.creator += cut.first_user;
+                c
+            }));
+        }
+        assert_eq!(Plan { users, chats }, whole);
         let e = Shard {
             index: 0,
             count: 12,

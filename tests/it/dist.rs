@@ -184,4 +184,7 @@ fn shard_flags_are_checked_before_anything_runs() {
     let start = run(&["--shard", "0/2", "--start-at", "noon"]);
     assert_eq!(start.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&start.stderr).contains("RFC 3339"));
+    let far = run(&["--shard", "0/2", "--start-at", "2999-01-01T00:00:00Z"]);
+    assert_eq!(far.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&far.stderr).contains("24 hours"));
 }
