@@ -684,6 +684,23 @@ mod tests {
     }
 
     #[test]
+    fn shard_lines_of_the_reports() {
+        let mut a = shard(0, 2, &[1_000, 2_000], 5, 10_000);
+        a.summary.shard.as_mut().unwrap().start_at = Some("2026-01-01T00:00:00.000Z".into());
+        a.summary.shard.as_mut().unwrap().late_ms = Some(12);
+        let mut b = shard(1, 2, &[300_000], 3, 12_400);
+        b.summary.shard.as_mut().unwrap().late_ms = Some(2_412);
+        b.summary.shard.as_mut().unwrap().late = true;
+        let one = super::super::report::markdown(&a.summary);
+        let m = merge(&check(vec![a, b]).unwrap()).unwrap();
+        insta::assert_snapshot!("shard_markdown", one);
+        insta::assert_snapshot!("merged_markdown", super::super::report::markdown(&m));
+        insta::assert_json_snapshot!("merged_json", m.merged);
+        let html = super::super::report::html(&m);
+        assert!(html.contains("shards/1/report.html") && html.contains("2.4 s late"));
+    }
+
+    #[test]
     fn a_corrupt_histogram_is_refused_not_skipped() {
         let mut bad = shard(0, 1, &[3], 1, 0);
         bad.summary.poll_lateness.hdr = "not base64!".into();

@@ -22,12 +22,13 @@ pub fn markdown(s: &Summary) -> String {
     if let Some(i) = &s.shard {
         let _ = writeln!(
             o,
-            "Shard {} of {} (numbered from 0): users {}..{} ({} cells, {} chats) of scenario {} `{}`; {}.\n",
+            "Shard {} of {} (numbered from 0): users {}..{} ({} cell{}, {} chats) of scenario {} `{}`; {}.\n",
             i.index,
             i.count,
             i.first_user,
             i.first_user + i.users,
             i.cells,
+            if i.cells == 1 { "" } else { "s" },
             i.chats,
             s.scenario,
             i.scenario_hash,
