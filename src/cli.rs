@@ -51,6 +51,9 @@ pub enum Command {
     /// Simulate many polling users with goose and measure message delivery.
     /// Without --target, runs against the embedded reference server.
     Load(LoadArgs),
+    /// Merge the result folders of `load --shard I/N` runs into one report
+    /// (histograms added exactly, counts summed, per-shard breakdown kept).
+    Merge(MergeArgs),
     /// Sign up many users at the pace the server allows and save their
     /// tokens (mode 0600) for `load --accounts`; resumes where it stopped.
     Provision(ProvisionArgs),
@@ -92,6 +95,53 @@ pub struct LoadArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run shard I of N (counted from 0): a disjoint share of whole cells of
+    /// users, their chats and (with --accounts) their accounts. Merge the
+    /// shards' folders with `chat-harness merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::dist::Shard>,
+    /// With --shard: start the users at this time (RFC 3339, e.g.
+    /// 2026-05-01T12:00:00Z) after set-up, so every shard ramps together.
+    #[arg(long, value_name = "TIME", requires = "shard", value_parser = parse_time)]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' result folders (each with its summary.json).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged report goes.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Objective judged on the merged run (repeatable); exit 1 when violated.
+    #[arg(long = "slo", value_name = "OBJECTIVE")]
+    pub slos: Vec<String>,
+}
+
+impl MergeArgs {
+    /// The validated configuration these arguments describe.
+    pub fn config(&self) -> anyhow::Result<crate::dist::MergeConfig> {
+        let slos = self
+            .slos
+            .iter()
+            .map(|s| {
+                crate::load::slo::Slo::parse(s).map_err(|e| crate::UsageError(format!("--slo {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::dist::MergeConfig {
+            inputs: self.dirs.clone(),
+            out: self.out.clone(),
+            slos,
+        })
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}); try 2026-05-01T12:00:00Z"))
 }
 
 #[derive(Debug, Args)]

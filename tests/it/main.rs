@@ -3,6 +3,8 @@
 mod capacity;
 mod check;
 mod client;
+mod deploy;
+mod dist;
 mod limits;
 mod load;
 mod reference;
