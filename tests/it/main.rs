@@ -2,6 +2,7 @@
 
 mod capacity;
 mod client;
+mod hostile;
 mod limits;
 mod load;
 mod reference;

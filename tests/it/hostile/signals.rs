@@ -1,0 +1,1 @@
+//! SIGINT and SIGTERM during long commands.
