@@ -14,6 +14,7 @@ pub mod load;
 pub mod load_cmd;
 pub mod reference;
 pub mod serve;
+pub mod shutdown;
 
 use cli::{Cli, Command};
 
