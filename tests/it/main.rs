@@ -5,4 +5,5 @@ mod client;
 mod hostile;
 mod limits;
 mod load;
+mod props;
 mod reference;
