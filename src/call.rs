@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use crate::accounts;
 use crate::cli::{CallArgs, GlobalArgs};
-use crate::client::{Auth, Client, ClientConfig, Credentials, Encoding, Request};
+use crate::client::{Auth, Client, ClientConfig, Credentials, Encoding, Exchange, Request};
 use crate::contract::{redact, Endpoint};
 use crate::{exit_code, SetupError, UsageError};
 
@@ -113,9 +113,32 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
     if args.curl {
         writeln!(out, "\n{}", exchange.to_curl(args.show_secrets))?;
     }
-    Ok(if exchange.is_success() {
-        exit_code::SUCCESS
-    } else {
-        exit_code::TARGET_FAILED
-    })
+    if !exchange.is_success() {
+        return Ok(exit_code::TARGET_FAILED);
+    }
+    // A 2xx is a success only if it says what the contract says (ENV-2).
+    if let Some(problem) = success_problem(&exchange, endpoint) {
+        writeln!(out, "contract problem: {problem}")?;
+        return Ok(exit_code::TARGET_FAILED);
+    }
+    Ok(exit_code::SUCCESS)
+}
+
+/// Why a 2xx answer is not the endpoint's success envelope, if it is not:
+/// a body that is not JSON, an error envelope, or a result of the wrong shape.
+fn success_problem(exchange: &Exchange, endpoint: Endpoint) -> Option<String> {
+    use crate::contract::wire::{
+        ChatSummary, LoginResult, Message, Participant, SentMessage, User,
+    };
+    let decoded = match endpoint {
+        Endpoint::Login | Endpoint::Signup => exchange.decode::<LoginResult>().map(drop),
+        Endpoint::GetChats => exchange.decode::<Vec<ChatSummary>>().map(drop),
+        Endpoint::CreateChat => exchange.decode::<String>().map(drop),
+        Endpoint::GetMessages => exchange.decode::<Vec<Message>>().map(drop),
+        Endpoint::SendMessage => exchange.decode::<SentMessage>().map(drop),
+        Endpoint::MarkAsRead => exchange.decode_unit(),
+        Endpoint::GetChatParticipants => exchange.decode::<Vec<Participant>>().map(drop),
+        Endpoint::GetUsers => exchange.decode::<Vec<User>>().map(drop),
+    };
+    decoded.err().map(|e| e.to_string())
 }

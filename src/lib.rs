@@ -18,6 +18,7 @@ pub mod load_cmd;
 pub mod reference;
 pub mod report;
 pub mod serve;
+pub mod shutdown;
 
 use cli::{Cli, Command};
 

@@ -4,6 +4,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = chat_harness::cli::Cli::parse();
+    if let Err(e) = chat_harness::shutdown::install() {
+        eprintln!("warning: {e}; a signal will end the process without reports");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

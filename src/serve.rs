@@ -127,6 +127,9 @@ pub fn config_from(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Serv
 }
 
 async fn wait_for_signal() {
+    if crate::shutdown::installed() {
+        return crate::shutdown::wait().await;
+    }
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -115,6 +115,14 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
         );
     }
     for &users in &cfg.steps {
+        if crate::shutdown::requested() {
+            report.interrupted = true;
+            report.stopped_because = format!(
+                "{} before the step of {users} users",
+                crate::shutdown::REASON
+            );
+            break;
+        }
         if started.elapsed() + step_time(&cfg) > cfg.budget {
             report.stopped_because = format!(
                 "the time budget of {:.0} s would be exceeded by the step of {users} users",

@@ -195,8 +195,16 @@ pub async fn execute(
     Ok(Some(RunOutput { report, exit_code }))
 }
 
+/// Resolves when the run should stop: the process-wide handler (SIGINT,
+/// SIGTERM, SIGHUP) when the binary installed it, else Ctrl-C.
 async fn interrupted(enabled: bool) {
-    if enabled && tokio::signal::ctrl_c().await.is_ok() {
+    if !enabled {
+        return std::future::pending::<()>().await;
+    }
+    if crate::shutdown::installed() {
+        return crate::shutdown::wait().await;
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
         return;
     }
     std::future::pending::<()>().await

@@ -198,7 +198,14 @@ impl Exchange {
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
         let value = self.checked_json()?;
         if value.get("message").is_none() {
-            return Err(self.shape("$", "the object has no \"message\" key"));
+            let detail = match value.get("exc_type").and_then(Value::as_str) {
+                Some(exc) => format!(
+                    "the object has no \"message\" key: it is an error envelope (exc_type {exc:?}) under HTTP {}",
+                    self.status
+                ),
+                None => "the object has no \"message\" key".into(),
+            };
+            return Err(self.shape("$", &detail));
         }
         let de = serde_json::from_value::<SuccessEnvelope<Value>>(value)
             .map_err(|e| self.shape("$", &e.to_string()))?;
@@ -230,6 +237,8 @@ impl Exchange {
                 exchange: Box::new(self.clone()),
                 detail: if self.body.is_empty() {
                     "the body is empty".into()
+                } else if let Err(u) = std::str::from_utf8(&self.body) {
+                    format!("the body is not UTF-8 ({u})")
                 } else {
                     e.to_string()
                 },

@@ -757,7 +757,7 @@ pub async fn measure_all(
     let interrupted = tokio::select! {
         _ = all => false,
         _ = ticker => false,
-        _ = tokio::signal::ctrl_c() => true,
+        _ = crate::shutdown::wait() => true,
     };
     let endpoints: Vec<EndpointReport> = done
         .lock()

@@ -236,6 +236,9 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
                 };
                 let mut wire = GooseWire { user, base: &base };
                 let more = run.step(&mut wire, &shared).await;
+                if crate::shutdown::requested() && !shared.control.stopped() {
+                    shared.control.stop(crate::shutdown::REASON.into());
+                }
                 if shared.control.stopped() {
                     goose::trigger_killswitch("chat-harness stopped the run");
                 }

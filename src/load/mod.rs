@@ -395,8 +395,8 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
     if cfg.progress && std::io::stderr().is_terminal() {
         eprintln!();
     }
-    if outcome.interrupted && shared.control.reason().is_none() {
-        shared.control.stop("interrupted (Ctrl-C)".into());
+    if (outcome.interrupted || crate::shutdown::requested()) && shared.control.reason().is_none() {
+        shared.control.stop(crate::shutdown::REASON.into());
     }
     if let Some(e) = &outcome.error {
         shared.control.stop(e.clone());

@@ -88,10 +88,12 @@ impl MobilePoller {
                 self.current
             }
             PollOutcome::Empty => {
-                self.current = self
-                    .current
-                    .mul_f64(self.p.backoff)
-                    .clamp(self.p.min_interval, self.p.max_interval);
+                // Not `mul_f64`: it panics past Duration::MAX, which a
+                // scenario's max_interval (any humantime duration) can reach.
+                let grown =
+                    Duration::try_from_secs_f64(self.current.as_secs_f64() * self.p.backoff)
+                        .unwrap_or(self.p.max_interval);
+                self.current = grown.clamp(self.p.min_interval, self.p.max_interval);
                 self.current
             }
             PollOutcome::Error => self.p.error_interval,

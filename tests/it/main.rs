@@ -5,6 +5,8 @@ mod check;
 mod client;
 mod deploy;
 mod dist;
+mod hostile;
 mod limits;
 mod load;
+mod props;
 mod reference;
