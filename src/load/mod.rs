@@ -17,6 +17,7 @@ pub mod connect;
 pub mod delivery;
 mod goose;
 pub mod hist;
+pub mod http1;
 pub mod persona;
 pub mod plan;
 pub mod provision;
