@@ -38,14 +38,15 @@ stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/de
 
 # Runs load (steady-chat) and prints one line of key=value measurements.
 run_load() { # USERS SECONDS TAG [BIN]
-  python3 - "${4:-$BIN}" "$URL" "$OUT/accounts.toml" "$1" "$2" "$OUT/run-$1-$3" <<'PY'
+  python3 - "${4:-$BIN}" "$URL" "$OUT/accounts.toml" "$1" "$2" "$OUT/run-$1-$3" "$SERVER_PID" <<'PY'
 import json, os, subprocess, sys, time
 bin_, url, accounts, users, secs, dir_ = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+server = int(sys.argv[7])
 ramp = users / 1000  # steady-chat starts 1,000 users per second
 hz = os.sysconf("SC_CLK_TCK")
 err = open(dir_ + ".err", "w")
 p = subprocess.Popen([bin_, "--target", url, "--accounts", accounts, "load", "--scenario",
-                      "scenarios/steady-chat.toml", "--users", str(users), "--duration", f"{secs}s",
+                      os.environ.get("SCENARIO", "scenarios/steady-chat.toml"), "--users", str(users), "--duration", f"{secs}s",
                       "--report-dir", dir_], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 t0 = None
 for line in p.stderr:  # the first line is printed when the users start (the run's origin)
@@ -53,17 +54,27 @@ for line in p.stderr:  # the first line is printed when the users start (the run
     if "set up in" in line:
         t0 = time.monotonic()
         break
-def cpu():
-    f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+def cpu(pid=None):
+    f = open(f"/proc/{pid or p.pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / hz
+def waited(pid):  # seconds its threads spent runnable but waiting for a CPU
+    total = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[1])
+        except OSError:
+            pass
+    return total / 1e9
 def rss_kb():
     for l in open(f"/proc/{p.pid}/status"):
         if l.startswith("VmRSS:"):
             return int(l.split()[1])
 a = int(ramp) + 3                 # every user started, lateness settled
 b = max(a + 2, int(ramp + secs) - 1)  # before sends stop and the grace begins
-time.sleep(max(0, t0 + a - time.monotonic())); c0 = cpu()
-time.sleep(max(0, t0 + b - time.monotonic())); c1 = cpu(); rss = rss_kb()
+load0 = os.getloadavg()[0]
+time.sleep(max(0, t0 + a - time.monotonic())); c0, s0, w0, v0 = cpu(), cpu(server), waited(p.pid), waited(server)
+time.sleep(max(0, t0 + b - time.monotonic())); c1, s1, w1, v1 = cpu(), cpu(server), waited(p.pid), waited(server); rss = rss_kb()
+load1 = os.getloadavg()[0]
 for line in p.stderr:
     err.write(line)
 p.wait(timeout=secs + 300)
@@ -72,7 +83,10 @@ reqs = sum(t["requests"] for t in s["timeline"] if a <= t["t"] < b)
 print(f"users={users} window={a}..{b}s requests={reqs} cpu={c1 - c0:.2f}s us_per_req={(c1 - c0) / max(reqs, 1) * 1e6:.1f} "
       f"rss={rss // 1024}MB rss_per_user={rss / users:.1f}KB lateness_p99={s['poll_lateness']['p99_us'] / 1000:.1f}ms "
       f"delivery_p99={s['delivery']['latency']['p99_us'] / 1000:.0f}ms lost={s['delivery']['lost']} errors={s['requests']['errors']} "
-      f"max_users={s['users']['max_active']} total_requests={s['requests']['total']}")
+      f"max_users={s['users']['max_active']} total_requests={s['requests']['total']} "
+      f"req_per_s={reqs / (b - a):.0f} load_cores={(c1 - c0) / (b - a):.2f} serve_cores={(s1 - s0) / (b - a):.2f} "
+      f"serve_us_per_req={(s1 - s0) / max(reqs, 1) * 1e6:.1f} loadavg={load0:.1f}..{load1:.1f} "
+      f"runqueue_wait_per_s: load={(w1 - w0) / (b - a):.2f}s serve={(v1 - v0) / (b - a):.2f}s")
 PY
 }
 
