@@ -262,7 +262,15 @@ async fn read_answer(
 ) -> Result<(bool, Bytes), Fail> {
     // Head.
     let (head_len, length, chunked, mut keep) = loop {
-        if !fill(stream, buf).await? {
+        // EOF or a reset before any byte of an answer: the server closed
+        // the connection (an idle timeout, 30 s in the reference server)
+        // while the request was on its way; the caller retries a reused one.
+        let more = match fill(stream, buf).await {
+            Ok(more) => more,
+            Err(_) if buf.is_empty() => return Err(Fail::Stale),
+            Err(e) => return Err(e),
+        };
+        if !more {
             return Err(if buf.is_empty() {
                 Fail::Stale
             } else {
@@ -432,6 +440,46 @@ mod tests {
         });
         let t = Target::new(&format!("http://{addr}/base/"), Duration::from_secs(5)).unwrap();
         (t, task)
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_by_the_server_is_retried_once() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            // First connection: one answer, then the request after it is
+            // read and the connection reset (as an idle timeout can).
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 4096];
+            let _ = s.read(&mut b).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na")
+                .await
+                .unwrap();
+            let _ = s.read(&mut b).await;
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+            // Second connection: the retry.
+            let (mut s, _) = l.accept().await.unwrap();
+            let _ = s.read(&mut b).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb")
+                .await
+                .unwrap();
+            let _ = s.read(&mut b).await;
+        });
+        let t = Target::new(&format!("http://{addr}"), Duration::from_secs(5)).unwrap();
+        let mut c = Conn::new(t, None);
+        let get = Call {
+            endpoint: Endpoint::GetChats,
+            params: &[],
+            auth: "token k:s",
+        };
+        assert_eq!(&c.call(&get).await.body[..], b"a");
+        let r = c.call(&get).await;
+        assert_eq!((r.status, &r.body[..]), (Some(200), &b"b"[..]));
+        drop(c);
+        server.await.unwrap();
     }
 
     #[tokio::test]
