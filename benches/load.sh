@@ -19,6 +19,8 @@ cd "$(dirname "$0")/.."
 BIN=target/release/chat-harness
 [ -x "$BIN" ] || cargo build --release
 LOAD_BIN=${LOAD_BIN:-$BIN}
+# Each user holds a connection: a run needs more open files than users.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 OUT=$(mktemp -d /tmp/lh-bench.XXXXXX)
 SERVER_PID=

@@ -283,6 +283,14 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
         ))
         .into());
     }
+    let needed = connect::files_needed(n);
+    if let Some(limit) = connect::raise_open_files(needed) {
+        if limit < needed {
+            eprintln!(
+                "warning: {n} users need about {needed} open files (a connection each) but the limit is {limit} (ulimit -n); connections beyond it fail and count as requests without an answer"
+            );
+        }
+    }
     let dir = report_dir(&cfg);
     std::fs::create_dir_all(&dir)
         .map_err(|e| SetupError(format!("cannot create {}: {e}", dir.display())))?;
