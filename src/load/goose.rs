@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::behaviour::{Call, Reply, Shared, UserRun, Wire, MAX_NAP};
 use super::connect::ClientFactory;
+use super::http1::{Conn, Target};
 use super::scenario::Ramp;
 use crate::contract::Method;
 
@@ -55,16 +56,50 @@ pub struct GooseOutcome {
     pub error: Option<String>,
 }
 
+/// A user's state between goose's calls of its step: our run and, for
+/// plain-http targets, its own connection (`http1.rs`).
+type UserState = (UserRun, Option<Conn>);
+
 #[derive(Clone)]
-struct Slot(Arc<Mutex<Option<UserRun>>>);
+struct Slot(Arc<Mutex<Option<UserState>>>);
 
 struct GooseWire<'a> {
     user: &'a mut GooseUser,
     base: &'a str,
+    conn: Option<&'a mut Conn>,
 }
 
 impl Wire for GooseWire<'_> {
     async fn call(&mut self, call: Call<'_>) -> Reply {
+        let Some(conn) = self.conn.as_deref_mut() else {
+            return self.call_reqwest(call).await;
+        };
+        let reply = conn.call(&call).await;
+        // goose keeps its per-endpoint row and report from this, under the
+        // same key as a request it made itself ("GET get_messages").
+        let method = match call.endpoint.method() {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let ok = reply.status.is_some_and(|s| (200..300).contains(&s));
+        let _ = self
+            .user
+            .record_custom_request_duration(
+                method,
+                call.endpoint.name(),
+                reply.elapsed,
+                ok,
+                reply.status,
+                None,
+            )
+            .await;
+        reply
+    }
+}
+
+impl GooseWire<'_> {
+    /// https targets: through goose's request path and the user's reqwest client.
+    async fn call_reqwest(&mut self, call: Call<'_>) -> Reply {
         let url = format!("{}{}", self.base, call.endpoint.path());
         let rb = match call.endpoint.method() {
             Method::Get => self.user.client.get(url).query(call.params),
@@ -199,6 +234,7 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
     };
     let factory = ClientFactory::new(&cfg.base_url, cfg.timeout);
     let base: Arc<str> = Arc::from(cfg.base_url.trim_end_matches('/'));
+    let fast = Target::new(&cfg.base_url, cfg.timeout);
     let n_users = shared.plan.users.len().max(1);
 
     let on_start: TransactionFunction = {
@@ -206,14 +242,21 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
         Arc::new(move |user: &mut GooseUser| {
             let shared = shared.clone();
             let factory = factory.clone();
+            let fast = fast.clone();
             Box::pin(async move {
                 let idx = (user.weighted_users_index % n_users) as u32;
-                if let Ok(c) = factory.client(idx) {
-                    user.client = c;
-                }
+                let conn = match fast {
+                    Some(t) => Some(Conn::new(t, factory.source_address(idx))),
+                    None => {
+                        if let Ok(c) = factory.client(idx) {
+                            user.client = c;
+                        }
+                        None
+                    }
+                };
                 shared.stats.user_started();
                 let run = UserRun::new(&shared, idx, Instant::now());
-                user.set_session_data(Slot(Arc::new(Mutex::new(Some(run)))));
+                user.set_session_data(Slot(Arc::new(Mutex::new(Some((run, conn))))));
                 Ok(())
             })
         })
@@ -230,11 +273,15 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
                     return Ok(());
                 };
                 let taken = slot.0.lock().ok().and_then(|mut g| g.take());
-                let Some(mut run) = taken else {
+                let Some((mut run, mut conn)) = taken else {
                     tokio::time::sleep(MAX_NAP).await;
                     return Ok(());
                 };
-                let mut wire = GooseWire { user, base: &base };
+                let mut wire = GooseWire {
+                    user,
+                    base: &base,
+                    conn: conn.as_mut(),
+                };
                 let more = run.step(&mut wire, &shared).await;
                 if crate::shutdown::requested() && !shared.control.stopped() {
                     shared.control.stop(crate::shutdown::REASON.into());
@@ -246,7 +293,7 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
                     tokio::time::sleep(MAX_NAP).await;
                 }
                 if let Ok(mut g) = slot.0.lock() {
-                    *g = Some(run);
+                    *g = Some((run, conn));
                 }
                 Ok(())
             })

@@ -17,6 +17,7 @@ pub mod connect;
 pub mod delivery;
 mod goose;
 pub mod hist;
+pub mod http1;
 pub mod persona;
 pub mod plan;
 pub mod provision;
@@ -318,6 +319,14 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
             target.url
         ))
         .into());
+    }
+    let needed = connect::files_needed(n);
+    if let Some(limit) = connect::raise_open_files(needed) {
+        if limit < needed {
+            eprintln!(
+                "warning: {n} users need about {needed} open files (a connection each) but the limit is {limit} (ulimit -n); connections beyond it fail and count as requests without an answer"
+            );
+        }
     }
     let dir = report_dir(&cfg);
     std::fs::create_dir_all(&dir)
