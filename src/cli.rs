@@ -51,12 +51,18 @@ pub enum Command {
     /// Simulate many polling users with goose and measure message delivery.
     /// Without --target, runs against the embedded reference server.
     Load(LoadArgs),
+    /// Merge the result folders of `load --shard I/N` runs into one report
+    /// (histograms added exactly, counts summed, per-shard breakdown kept).
+    Merge(MergeArgs),
     /// Sign up many users at the pace the server allows and save their
     /// tokens (mode 0600) for `load --accounts`; resumes where it stopped.
     Provision(ProvisionArgs),
     /// Find how many users a scenario's mix can reach within SLOs: rising
     /// steps of load runs, the knee, and the polling arithmetic beside them.
     Capacity(CapacityArgs),
+    /// Run the conformance suite against --target (or, without it, the
+    /// embedded reference server) and give a verdict a CI job can gate on.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +95,53 @@ pub struct LoadArgs {
     /// No live progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run shard I of N (counted from 0): a disjoint share of whole cells of
+    /// users, their chats and (with --accounts) their accounts. Merge the
+    /// shards' folders with `chat-harness merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::dist::Shard>,
+    /// With --shard: start the users at this time (RFC 3339, e.g.
+    /// 2026-05-01T12:00:00Z) after set-up, so every shard ramps together.
+    #[arg(long, value_name = "TIME", requires = "shard", value_parser = parse_time)]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' result folders (each with its summary.json).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged report goes.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Objective judged on the merged run (repeatable); exit 1 when violated.
+    #[arg(long = "slo", value_name = "OBJECTIVE")]
+    pub slos: Vec<String>,
+}
+
+impl MergeArgs {
+    /// The validated configuration these arguments describe.
+    pub fn config(&self) -> anyhow::Result<crate::dist::MergeConfig> {
+        let slos = self
+            .slos
+            .iter()
+            .map(|s| {
+                crate::load::slo::Slo::parse(s).map_err(|e| crate::UsageError(format!("--slo {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::dist::MergeConfig {
+            inputs: self.dirs.clone(),
+            out: self.out.clone(),
+            slos,
+        })
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time ({e}); try 2026-05-01T12:00:00Z"))
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +220,158 @@ impl LimitsArgs {
         config.report_dir = self.report.clone();
         config.progress = !self.quiet;
         Ok(config)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print the catalogue (ID, clause, level, tags, statement) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only checks matching PATTERN: an ID (POLL-3.1), a clause (POLL-3),
+    /// an area (POLL), or a glob (RL-*). Repeatable, or comma-separated.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Leave out checks matching PATTERN (as --only; a tag such as `slow`
+    /// works too). Repeatable.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Run only checks with this tag (env, auth, authz, poll, read, chats, rl,
+    /// cors, slow, concurrency, signup, login). Repeatable.
+    #[arg(long, value_name = "TAG", value_delimiter = ',')]
+    pub tag: Vec<String>,
+    /// A broken SHOULD fails the run (otherwise it is reported as non-strict).
+    #[arg(long)]
+    pub strict: bool,
+    /// File of check IDs (one per line, # comments) whose failures do not fail
+    /// the run; a listed check that passes does (the list is stale).
+    #[arg(long, value_name = "FILE")]
+    pub known_failing: Option<PathBuf>,
+    /// Expected limits [default: fixtures/limits.toml, else the contract's table].
+    #[arg(long, value_name = "FILE")]
+    pub limits: Option<PathBuf>,
+    /// The server's rate-limit window in seconds [default: the limits file's
+    /// (60); for the embedded server, 3, which it is started with].
+    #[arg(long, value_name = "S")]
+    pub window_seconds: Option<u64>,
+    /// Write report.json, junit.xml and report.md into DIR (rewritten after
+    /// every check, so an interrupted run leaves a partial report).
+    #[arg(long = "report", value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Stop starting checks after this long (e.g. 10m); the rest are skipped.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Show api_secret values, passwords and token secrets in reports.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Create fresh users with signup where the suite needs them (and run the
+    /// signup checks). Always on for the embedded server.
+    #[arg(long)]
+    pub signup: bool,
+    /// The deployment's production origin, checked by CORS-1/2 besides localhost.
+    #[arg(long, value_name = "ORIGIN")]
+    pub production_origin: Option<String>,
+    /// Embedded server only: X-RateLimit-Reset as delta seconds or an epoch.
+    #[arg(long, value_name = "FORM", default_value = "delta")]
+    pub reset_form: String,
+    /// Embedded server only: switch on a deliberate defect (see
+    /// `chat-harness serve --list-defects`), to see what a failure looks like.
+    #[arg(long = "defect", value_name = "NAME")]
+    pub defects: Vec<String>,
+}
+
+impl TryFrom<(&GlobalArgs, CheckArgs)> for crate::check::CheckConfig {
+    type Error = anyhow::Error;
+
+    fn try_from((global, args): (&GlobalArgs, CheckArgs)) -> anyhow::Result<Self> {
+        use crate::check::{CheckConfig, EmbeddedOptions, Selection, Target};
+        use crate::UsageError;
+        let limits = match &args.limits {
+            Some(path) => crate::contract::LimitsTable::load(path)?,
+            None => {
+                let default = std::path::Path::new("fixtures/limits.toml");
+                if default.exists() {
+                    crate::contract::LimitsTable::load(default)?
+                } else {
+                    crate::contract::LimitsTable::default()
+                }
+            }
+        };
+        let known_failing = match &args.known_failing {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+                crate::check::parse_known_failing(&text, &path.display().to_string())
+                    .map_err(UsageError)?
+            }
+            None => Default::default(),
+        };
+        let reset_form = args
+            .reset_form
+            .parse()
+            .map_err(|e: String| UsageError(format!("--reset-form {e}")))?;
+        let mut defects = Vec::new();
+        for d in &args.defects {
+            defects.push(
+                d.parse::<crate::reference::Defect>()
+                    .map_err(|e| UsageError(format!("--defect: {e}")))?,
+            );
+        }
+        let target = match &global.target {
+            Some(url) => {
+                if !defects.is_empty() || args.reset_form != "delta" {
+                    return Err(UsageError(
+                        "--defect and --reset-form apply to the embedded server only (no --target)"
+                            .into(),
+                    )
+                    .into());
+                }
+                url::Url::parse(url).map_err(|e| UsageError(format!("--target {url:?}: {e}")))?;
+                Target::Url(url.clone())
+            }
+            None => Target::Embedded(EmbeddedOptions {
+                reset_form,
+                defects,
+            }),
+        };
+        let embedded = matches!(target, Target::Embedded(_));
+        let window_seconds = match args.window_seconds {
+            Some(0) => return Err(UsageError("--window-seconds must be at least 1".into()).into()),
+            Some(w) => w,
+            // The embedded server's window is ours to pick: a short one keeps
+            // the slow checks quick.
+            None if embedded => crate::check::runner::EMBEDDED_WINDOW,
+            None => limits.window_seconds,
+        };
+        let accounts = if embedded {
+            Vec::new()
+        } else {
+            crate::accounts::from_args(&global.users, global.accounts.as_deref())?
+        };
+        use std::io::IsTerminal;
+        Ok(CheckConfig {
+            target,
+            accounts,
+            signup: args.signup || embedded,
+            limits,
+            window_seconds,
+            timeout: global.timeout,
+            deadline: args.deadline,
+            strict: args.strict,
+            known_failing,
+            selection: Selection {
+                only: args.only,
+                skip: args.skip,
+                tags: args.tag,
+            },
+            list: args.list,
+            report_dir: args.report_dir,
+            show_secrets: args.show_secrets,
+            production_origin: args.production_origin,
+            verbose: global.verbose > 0,
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            handle_interrupt: true,
+        })
     }
 }
 

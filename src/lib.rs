@@ -5,14 +5,17 @@
 pub mod accounts;
 pub mod call;
 pub mod capacity;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod contract;
+pub mod dist;
 pub mod exit_code;
 pub mod limits;
 pub mod load;
 pub mod load_cmd;
 pub mod reference;
+pub mod report;
 pub mod serve;
 pub mod shutdown;
 
@@ -35,9 +38,14 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Limits(args) => limits_command(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Load(args) => load_cmd::load(&cli.global, args).await,
+        Command::Merge(args) => load_cmd::merge(args),
         Command::Provision(args) => load_cmd::provision(&cli.global, args).await,
         Command::Capacity(args) => match args.config(&cli.global) {
             Ok(cfg) => capacity::run(cfg).await,
+            Err(e) => Err(e),
+        },
+        Command::Check(args) => match check::CheckConfig::try_from((&cli.global, args)) {
+            Ok(config) => check::run(config, &mut std::io::stdout()).await,
             Err(e) => Err(e),
         },
     };
@@ -57,6 +65,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
             || cause.is::<contract::limits::LimitsError>()
             || cause.is::<accounts::AccountsError>()
             || cause.is::<load::scenario::ScenarioError>()
+            || cause.is::<dist::MergeError>()
         {
             return exit_code::USAGE;
         }

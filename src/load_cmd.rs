@@ -2,7 +2,7 @@
 //! into validated [`LoadConfig`] and [`ProvisionConfig`], and the run's
 //! verdict printed.
 
-use crate::cli::{GlobalArgs, LoadArgs, ProvisionArgs};
+use crate::cli::{GlobalArgs, LoadArgs, MergeArgs, ProvisionArgs};
 use crate::load::provision::ProvisionConfig;
 use crate::load::scenario::{Ramp, Scenario};
 use crate::load::slo::Slo;
@@ -68,8 +68,46 @@ pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadC
 
 pub async fn load(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u8> {
     let cfg = load_config(global, &args)?;
-    let out = crate::load::run(cfg).await?;
-    let s = &out.summary;
+    if let Some(at) = args.start_at {
+        // Every run is bounded in time: a mistyped date must not park a shard for a year.
+        if at - chrono::Utc::now() > chrono::Duration::hours(24) {
+            return Err(UsageError(format!(
+                "--start-at {}: more than 24 hours ahead",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))
+            .into());
+        }
+    }
+    let shard = args.shard.map(|shard| crate::dist::shard::ShardRun {
+        shard,
+        start_at: args.start_at,
+    });
+    let out = crate::load::run_part(cfg, shard).await?;
+    print_verdict(&out.summary);
+    println!("reports: {}", out.report_dir.display());
+    Ok(out.exit_code)
+}
+
+/// `chat-harness merge`: shard folders into one report.
+pub fn merge(args: MergeArgs) -> anyhow::Result<u8> {
+    let cfg = args.config()?;
+    let out = crate::dist::run(&cfg)?;
+    if let Some(m) = &out.summary.merged {
+        for r in m.shards.iter().filter(|r| r.shard.late) {
+            println!(
+                "shard {} started {:.1} s after the agreed start",
+                r.shard.index,
+                r.shard.late_ms.unwrap_or(0) as f64 / 1e3
+            );
+        }
+        print!("merged {} shards: ", m.shards.len());
+    }
+    print_verdict(&out.summary);
+    println!("reports: {}", cfg.out.display());
+    Ok(out.exit_code)
+}
+
+fn print_verdict(s: &crate::load::summary::Summary) {
     let d = &s.delivery.counts;
     println!(
         "{}: {} requests ({:.0}/s), {} errors; messages {} sent, {} of {} deliveries seen, {} lost, {} lost to the client model, {} duplicated, {} out of order; delivery p99 {}",
@@ -97,8 +135,6 @@ pub async fn load(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u8> {
             slo.measured_text
         );
     }
-    println!("reports: {}", out.report_dir.display());
-    Ok(out.exit_code)
 }
 
 pub async fn provision(global: &GlobalArgs, args: ProvisionArgs) -> anyhow::Result<u8> {

@@ -36,10 +36,11 @@ use futures::StreamExt;
 
 use crate::accounts::Account;
 use crate::client::{Client, ClientConfig, Credentials};
+use crate::dist::shard::{Prepared, ShardRun};
 use crate::reference::{Defect, ServerConfig};
 use crate::{SetupError, UsageError};
 
-pub use self::goose::GooseOutcome;
+pub use self::goose::{GooseOutcome, GooseRow};
 use behaviour::{Control, Shared};
 use delivery::Tracker;
 use plan::Plan;
@@ -196,6 +197,7 @@ fn summarise(
     slos: &[Slo],
     goose: Option<GooseOutcome>,
     partial: bool,
+    part: Option<&Prepared>,
 ) -> Summary {
     let now = Instant::now();
     let st = &shared.stats;
@@ -240,12 +242,18 @@ fn summarise(
         timeline: st.timeline(now),
         goose,
         slo: Vec::new(),
+        shard: None,
+        merged: None,
     };
+    if let Some(p) = part {
+        summary.shard = Some(p.info.clone());
+        summary.scenario_resolved = p.whole_resolved.clone();
+    }
     summary.slo = slos.iter().map(|s| s.judge(&summary)).collect();
     summary
 }
 
-fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+pub(crate) fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
@@ -269,10 +277,39 @@ fn report_dir(cfg: &LoadConfig) -> PathBuf {
 
 /// Runs a scenario to its end and writes its reports.
 pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
-    let scenario = cfg.scenario.clone();
-    let plan = Plan::new(&scenario);
+    run_part(cfg, None).await
+}
+
+/// Runs a scenario, or one shard of it (`crate::dist`), to its end.
+pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Result<LoadOutcome> {
+    let mut part = shard
+        .map(|r| crate::dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
+        .transpose()?;
+    let (scenario, plan) = match &part {
+        Some(p) => (p.scenario.clone(), p.plan.clone()),
+        None => (cfg.scenario.clone(), Plan::new(&cfg.scenario)),
+    };
     let n = plan.users.len();
     let target = start_target(&cfg, n).await?;
+    // A shard uses the accounts at its users' places in the whole run; the
+    // embedded server seeds just the shard's users.
+    let first = match (&part, &cfg.target) {
+        (Some(p), Some(_)) => p.cut.first_user as usize,
+        _ => 0,
+    };
+    if part.is_some() && cfg.target.is_some() && target.accounts.len() < first + n {
+        return Err(UsageError(format!(
+            "scenario {} needs {} users, and this shard uses accounts #{}..#{}, but {} accounts were given; make them with `chat-harness provision --target {} --count {} --out FILE` and pass --accounts FILE",
+            scenario.name,
+            cfg.scenario.users,
+            first + 1,
+            first + n,
+            target.accounts.len(),
+            target.url,
+            cfg.scenario.users
+        ))
+        .into());
+    }
     if target.accounts.len() < n {
         return Err(UsageError(format!(
             "scenario {} needs {n} users but {} accounts were given; make them with `chat-harness provision --target {} --count {n} --out FILE` and pass --accounts FILE",
@@ -291,7 +328,8 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
     let client = Client::new(cc)?;
     let tag = format!("{:08x}", rand::random::<u32>());
     let setup_started = Instant::now();
-    let (creds, chat_ids) = set_up(&client, &target.accounts[..n], &plan, &tag).await?;
+    let (creds, chat_ids) =
+        set_up(&client, &target.accounts[first..first + n], &plan, &tag).await?;
     if cfg.progress {
         eprintln!(
             "{}: {n} users, {} chats set up in {:.1} s against {}; reports in {}",
@@ -303,8 +341,26 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
         );
     }
 
+    if let Some(at) = shard.and_then(|r| r.start_at) {
+        if let Ok(wait) = (at - chrono::Utc::now()).to_std() {
+            tokio::time::sleep(wait).await;
+        }
+    }
     let origin = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let wall = chrono::Utc::now();
+    let started_at = wall.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if let Some(p) = &mut part {
+        p.info.began(wall);
+        if p.info.late && cfg.progress {
+            eprintln!(
+                "shard {}/{} starts {:.1} s after --start-at (set-up took longer); its report says so",
+                p.info.index,
+                p.info.count,
+                p.info.late_ms.unwrap_or(0) as f64 / 1e3
+            );
+        }
+    }
+    let part = part.map(Arc::new);
     let send_until = origin + scenario.ramp_time() + scenario.duration;
     let tracker = Tracker::new(&plan, |u| Shared::polls(&scenario, &plan, u));
     let shared = Arc::new(Shared {
@@ -327,6 +383,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
         started_at.clone(),
         cfg.slos.clone(),
         cfg.progress,
+        part.clone(),
     ));
     let engine = goose::EngineConfig {
         base_url: target.url.clone(),
@@ -352,6 +409,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
         &cfg.slos,
         Some(outcome),
         false,
+        part.as_deref(),
     );
     write_reports(&dir, &summary)?;
     if let Some(server) = target.server {
@@ -385,6 +443,7 @@ async fn progress_loop(
     started_at: String,
     slos: Vec<Slo>,
     show: bool,
+    part: Option<Arc<Prepared>>,
 ) {
     let tty = std::io::stderr().is_terminal();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -422,7 +481,15 @@ async fn progress_loop(
             let _ = err.flush();
         }
         if n.is_multiple_of(10) {
-            let s = summarise(&shared, &target, &started_at, &slos, None, true);
+            let s = summarise(
+                &shared,
+                &target,
+                &started_at,
+                &slos,
+                None,
+                true,
+                part.as_deref(),
+            );
             let _ = write_reports(&dir, &s);
         }
     }

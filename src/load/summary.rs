@@ -47,6 +47,14 @@ pub struct Summary {
     pub goose: Option<GooseOutcome>,
     /// Objectives given with `--slo` and whether they held.
     pub slo: Vec<SloResult>,
+    /// A shard of a distributed run (`load --shard I/N`): which one, of
+    /// which scenario, and when it began. Absent on a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::dist::ShardInfo>,
+    /// A merged run (`chat-harness merge`): the shards it adds up, one row
+    /// each. Absent on a single run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::dist::MergedInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +112,7 @@ impl Summary {
                 .map(|r| format!(", **stopped early: {r}**"))
                 .unwrap_or_default()
         );
+        o.push_str(&crate::dist::report::markdown(self));
         let personas: Vec<String> = self
             .users
             .personas
@@ -229,6 +238,7 @@ impl Summary {
         if let Some(r) = &self.stopped_early {
             let _ = write!(o, "<p><b>Stopped early:</b> {}</p>", esc(r));
         }
+        o.push_str(&crate::dist::report::html(self));
         for s in &self.slo {
             let _ = write!(
                 o,
@@ -255,7 +265,11 @@ impl Summary {
                 human_us(e.latency.p50_us), human_us(e.latency.p99_us), human_us(e.latency.max_us)
             );
         }
-        o.push_str("</table><p>goose's own report: <a href=\"report.html\">report.html</a>. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+        if self.merged.is_some() {
+            o.push_str("</table><p>goose's own reports: per shard, linked above. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+        } else {
+            o.push_str("</table><p>goose's own report: <a href=\"report.html\">report.html</a>. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+        }
         o
     }
 }
@@ -287,7 +301,7 @@ fn hist_table(o: &mut String, rows: &[(&str, &HistSummary)]) {
     }
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

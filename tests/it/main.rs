@@ -1,7 +1,10 @@
 //! End-to-end tests: one binary, loopback servers only.
 
 mod capacity;
+mod check;
 mod client;
+mod deploy;
+mod dist;
 mod hostile;
 mod limits;
 mod load;

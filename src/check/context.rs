@@ -1,0 +1,467 @@
+//! Shared state of a run: the client, the users, the expected limits and
+//! window, and helpers that every area uses (fresh users, chats, messages).
+//! Following CONTRACT.md's notes, each user is logged in once and its pair is
+//! reused; a check that logs in again takes a user of its own.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::accounts::Account;
+use crate::client::{Client, ClientError, Credentials, Exchange, Request};
+use crate::contract::wire::{LoginResult, Message, SentMessage};
+use crate::contract::{Endpoint, LimitsTable};
+
+use super::verdict::{Step, Verdict};
+
+/// A user the suite acts as, logged in once.
+#[derive(Clone)]
+pub struct User {
+    pub email: String,
+    pub password: Option<String>,
+    pub creds: Credentials,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "User({})", self.email)
+    }
+}
+
+/// Everything a check may use.
+pub struct Ctx {
+    pub client: Client,
+    pub limits: LimitsTable,
+    /// The server's window (`--window-seconds`, else the limits file's).
+    pub window_secs: u64,
+    pub show_secrets: bool,
+    /// Whether the suite may create users with signup.
+    pub signup_allowed: bool,
+    /// The allowed production origin, if known (embedded server, or given).
+    pub production_origin: Option<String>,
+    /// Two participants and an outsider, shared by ordinary checks.
+    pub a: User,
+    pub b: User,
+    pub c: User,
+    /// Every user e-mail the suite was given or created (USERS-1).
+    known_users: Mutex<Vec<String>>,
+    /// Every secret the suite knows (AUTH-8 looks for them in answers).
+    secrets: Mutex<Vec<(String, String)>>,
+    /// Accounts nobody has used yet, handed out as fresh users.
+    pool: Mutex<VecDeque<Account>>,
+    /// The logins made while setting up (AUTH-1's fallback evidence).
+    pub setup_logins: Vec<Exchange>,
+    run_tag: String,
+    seq: AtomicU64,
+    /// Per check: time spent deliberately waiting, in ms.
+    waited_ms: AtomicU64,
+    /// Per check: whether an unexpected refusal may be retried once.
+    retry_refusals: AtomicBool,
+    /// Expensive fixtures built once and shared by the checks that need them.
+    pub shared: Shared,
+}
+
+/// One answer per endpoint, and notes on endpoints not probed.
+pub type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
+
+/// Fixtures several checks read (built on first use).
+#[derive(Default)]
+pub struct Shared {
+    /// POLL-8: a chat of 101 messages, and a participant to read it as.
+    pub big_chat: tokio::sync::OnceCell<Result<(String, User), Verdict>>,
+    /// ENV-2/3: answers to requests that must fail, with what each was.
+    pub error_answers: tokio::sync::OnceCell<Result<Vec<(&'static str, Exchange)>, Verdict>>,
+    /// RL-1/2: one counted answer per table endpoint, and notes on gaps.
+    pub rl_probes: tokio::sync::OnceCell<Result<Probes, Verdict>>,
+    /// RL: a user whose get_chats bucket was driven to a refusal.
+    pub exhausted: tokio::sync::OnceCell<Result<super::ratelimit::Exhausted, Verdict>>,
+}
+
+/// What the runner gives [`Ctx::setup`].
+pub struct Setup {
+    pub client: Client,
+    pub limits: LimitsTable,
+    pub window_secs: u64,
+    pub show_secrets: bool,
+    pub signup_allowed: bool,
+    pub production_origin: Option<String>,
+    pub accounts: Vec<Account>,
+}
+
+/// Why a run could not start: a usage problem (exit 2) or the target (exit 3).
+#[derive(Debug)]
+pub enum SetupFailure {
+    Usage(String),
+    Target(String),
+}
+
+impl Ctx {
+    /// Signs in the three shared users (signing up missing ones when allowed)
+    /// and keeps the remaining accounts as the pool of fresh users.
+    pub async fn setup(s: Setup) -> Result<Ctx, SetupFailure> {
+        let run_tag: String = {
+            use rand::Rng;
+            let n: u32 = rand::rng().random();
+            format!("{n:08x}")
+        };
+        let mut pool: VecDeque<Account> = s.accounts.into();
+        let mut shared = Vec::new();
+        let mut setup_logins = Vec::new();
+        let mut known: Vec<String> = pool.iter().map(|a| a.email.clone()).collect();
+        let mut secrets = Vec::new();
+        let mut created = 0u64;
+        while shared.len() < 3 {
+            let user = if let Some(account) = pool.pop_front() {
+                match account.credentials() {
+                    Some(creds) => User {
+                        email: account.email.clone(),
+                        password: account.password.clone(),
+                        creds,
+                    },
+                    None => {
+                        let pwd = account.password.clone().unwrap_or_default();
+                        let r = s.client.login(&account.email, &pwd).await.map_err(|e| {
+                            SetupFailure::Target(format!("cannot log in as {}: {e}", account.email))
+                        })?;
+                        setup_logins.push(r.exchange.clone());
+                        User {
+                            email: account.email.clone(),
+                            password: Some(pwd),
+                            creds: Credentials::from(&r.value),
+                        }
+                    }
+                }
+            } else if s.signup_allowed {
+                created += 1;
+                let (email, pwd) = signup_identity(&run_tag, 1000 + created);
+                let r = s
+                    .client
+                    .signup(&email, &pwd, "Check User")
+                    .await
+                    .map_err(|e| SetupFailure::Target(format!("cannot sign up {email}: {e}")))?;
+                known.push(email.clone());
+                User {
+                    email,
+                    password: Some(pwd),
+                    creds: Credentials::from(&r.value),
+                }
+            } else {
+                return Err(SetupFailure::Usage(format!(
+                    "the suite needs at least three users (two participants and an outsider), got {}: \
+                     give more --user EMAIL:PASSWORD, an --accounts file, or --signup",
+                    shared.len()
+                )));
+            };
+            secrets.push((user.email.clone(), user.creds.api_secret.clone()));
+            shared.push(user);
+        }
+        let c = shared.pop().expect("three users");
+        let b = shared.pop().expect("three users");
+        let a = shared.pop().expect("three users");
+        // A token-only account list has made no request yet: make sure the
+        // target answers at all, and that the token works, before any check.
+        let probe = s
+            .client
+            .send(&Request::to(Endpoint::GetChats).token(&a.creds))
+            .await
+            .map_err(|e| SetupFailure::Target(format!("the target does not answer: {e}")))?;
+        if probe.status == 401 || probe.status == 403 {
+            return Err(SetupFailure::Target(format!(
+                "the token of {} is refused (HTTP {}): check the accounts",
+                a.email, probe.status
+            )));
+        }
+        Ok(Ctx {
+            client: s.client,
+            limits: s.limits,
+            window_secs: s.window_secs,
+            show_secrets: s.show_secrets,
+            signup_allowed: s.signup_allowed,
+            production_origin: s.production_origin,
+            a,
+            b,
+            c,
+            known_users: Mutex::new(known),
+            secrets: Mutex::new(secrets),
+            pool: Mutex::new(pool),
+            setup_logins,
+            run_tag,
+            seq: AtomicU64::new(created),
+            waited_ms: AtomicU64::new(0),
+            retry_refusals: AtomicBool::new(true),
+            shared: Shared::default(),
+        })
+    }
+
+    /// Called by the runner before each check.
+    pub(crate) fn begin_check(&self, retry_refusals: bool) {
+        self.waited_ms.store(0, Ordering::Relaxed);
+        self.retry_refusals.store(retry_refusals, Ordering::Relaxed);
+    }
+
+    /// Time the current check spent waiting on purpose.
+    pub fn waited(&self) -> Duration {
+        Duration::from_millis(self.waited_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sleeps, and counts it as the check's waiting time.
+    pub async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+        self.waited_ms
+            .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Sleeps until `deadline`, counted as waiting.
+    pub async fn sleep_until(&self, deadline: Instant) {
+        let now = Instant::now();
+        if deadline > now {
+            self.sleep(deadline - now).await;
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+
+    /// A name nobody else in this run (or an earlier one) uses.
+    pub fn unique(&self, prefix: &str) -> String {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!("{prefix}-{}-{n}", self.run_tag)
+    }
+
+    /// The expected limit of an endpoint (the limits file).
+    pub fn limit(&self, e: Endpoint) -> Option<u32> {
+        self.limits.limit(e)
+    }
+
+    pub fn known_users(&self) -> Vec<String> {
+        self.known_users
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every secret the suite knows, with its owner.
+    pub fn known_secrets(&self) -> Vec<(String, String)> {
+        self.secrets.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    fn remember(&self, user: &User) {
+        if let Ok(mut s) = self.secrets.lock() {
+            s.push((user.email.clone(), user.creds.api_secret.clone()));
+        }
+    }
+
+    /// `n` users nobody else uses: from the pool of accounts, else created
+    /// with signup when allowed; otherwise the check is skipped.
+    pub async fn fresh_users(&self, n: usize) -> Result<Vec<User>, Verdict> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.fresh_user(false).await?);
+        }
+        Ok(out)
+    }
+
+    /// One fresh user; with `needs_password`, one the check may log in as.
+    pub async fn fresh_user(&self, needs_password: bool) -> Result<User, Verdict> {
+        let account = self.pool.lock().ok().and_then(|mut pool| {
+            let at = pool
+                .iter()
+                .position(|a| !needs_password || a.password.is_some())?;
+            pool.remove(at)
+        });
+        if let Some(account) = account {
+            let user = match account.credentials() {
+                Some(creds) => User {
+                    email: account.email.clone(),
+                    password: account.password.clone(),
+                    creds,
+                },
+                None => {
+                    let pwd = account.password.clone().unwrap_or_default();
+                    // Setting up a user is not what a check measures: a
+                    // refusal waits for the bucket even in rate-limit checks.
+                    let req = Request::to(Endpoint::Login)
+                        .param("usr", &account.email)
+                        .param("pwd", &pwd);
+                    let ex = self
+                        .send_retrying(&req, true)
+                        .await
+                        .step(&format!("logging in the fresh user {}", account.email))?;
+                    let r: LoginResult = ex
+                        .decode()
+                        .map_err(Verdict::from)
+                        .step(&format!("logging in the fresh user {}", account.email))?;
+                    User {
+                        email: account.email.clone(),
+                        password: Some(pwd),
+                        creds: Credentials::from(&r),
+                    }
+                }
+            };
+            self.remember(&user);
+            return Ok(user);
+        }
+        if self.signup_allowed {
+            let n = self.seq.fetch_add(1, Ordering::Relaxed);
+            let (email, pwd) = signup_identity(&self.run_tag, n);
+            let req = Request::to(Endpoint::Signup)
+                .param("email", &email)
+                .param("password", &pwd)
+                .param("full_name", "Check User");
+            let r: LoginResult = self
+                .send_retrying(&req, true)
+                .await
+                .and_then(|ex| ex.decode().map_err(Verdict::from))
+                .step(&format!("signing up the fresh user {email}"))?;
+            if let Ok(mut k) = self.known_users.lock() {
+                k.push(email.clone());
+            }
+            let user = User {
+                email,
+                password: Some(pwd),
+                creds: Credentials::from(&r),
+            };
+            self.remember(&user);
+            return Ok(user);
+        }
+        Err(Verdict::skip(if needs_password {
+            "needs a fresh user with a password (one the suite may log in again): give more accounts or --signup"
+        } else {
+            "needs fresh users of its own: give more accounts (or an --accounts file) or --signup"
+        }))
+    }
+
+    /// A signup identity for this run: a new e-mail and a strong password.
+    pub fn new_identity(&self) -> (String, String) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        signup_identity(&self.run_tag, n)
+    }
+
+    /// Sends; an unexpected rate-limit refusal (429) in a check that is not
+    /// about rate limits waits for Reset and is retried once.
+    pub async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
+        self.send_retrying(req, self.retry_refusals.load(Ordering::Relaxed))
+            .await
+    }
+
+    /// Sends; with `retry`, a 429 waits for Reset and is retried once.
+    async fn send_retrying(&self, req: &Request, retry: bool) -> Result<Exchange, Verdict> {
+        let ex = self.client.send(req).await?;
+        if ex.status != 429 || !retry {
+            return Ok(ex);
+        }
+        let rl = ex.rate_limit();
+        let wait = rl
+            .seconds_until_reset(self.window_secs)
+            .or(rl.retry_after.value())
+            .unwrap_or(self.window_secs)
+            .min(self.window_secs + 1);
+        self.sleep(Duration::from_secs(wait) + Duration::from_millis(200))
+            .await;
+        Ok(self.client.send(req).await?)
+    }
+
+    /// Sends and decodes `message`; a non-2xx answer is an error.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        req: &Request,
+    ) -> Result<(T, Exchange), Verdict> {
+        let ex = self.send(req).await?;
+        let v = ex.decode::<T>().map_err(Verdict::from)?;
+        Ok((v, ex))
+    }
+
+    pub async fn login(&self, email: &str, pwd: &str) -> Result<(LoginResult, Exchange), Verdict> {
+        self.call(
+            &Request::to(Endpoint::Login)
+                .param("usr", email)
+                .param("pwd", pwd),
+        )
+        .await
+    }
+
+    /// A new Group chat of `owner` with `others`: each check gets chats of
+    /// its own, so nothing another check did shows up in it.
+    pub async fn group(&self, owner: &User, others: &[&User]) -> Result<String, Verdict> {
+        let ids: Vec<&str> = others.iter().map(|u| u.email.as_str()).collect();
+        self.create_chat(owner, &ids, "Group")
+            .await
+            .map(|(id, _)| id)
+            .step("creating a group chat")
+    }
+
+    pub async fn create_chat(
+        &self,
+        owner: &User,
+        participants: &[&str],
+        chat_type: &str,
+    ) -> Result<(String, Exchange), Verdict> {
+        let list = serde_json::to_string(participants).unwrap_or_else(|_| "[]".into());
+        self.call(
+            &Request::to(Endpoint::CreateChat)
+                .token(&owner.creds)
+                .param("chat_name", self.unique("chk"))
+                .param("participants", list)
+                .param("chat_type", chat_type),
+        )
+        .await
+    }
+
+    pub async fn post(
+        &self,
+        user: &User,
+        chat: &str,
+        content: &str,
+    ) -> Result<(SentMessage, Exchange), Verdict> {
+        self.call(
+            &Request::to(Endpoint::SendMessage)
+                .token(&user.creds)
+                .param("chat", chat)
+                .param("content", content),
+        )
+        .await
+    }
+
+    pub async fn messages(
+        &self,
+        user: &User,
+        chat: &str,
+        after: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<Message>, Exchange), Verdict> {
+        self.call(&messages_request(user, chat, after, limit)).await
+    }
+}
+
+/// get_messages as a request, for checks that look at the raw answer.
+pub fn messages_request(
+    user: &User,
+    chat: &str,
+    after: Option<&str>,
+    limit: Option<u32>,
+) -> Request {
+    let mut req = Request::to(Endpoint::GetMessages)
+        .token(&user.creds)
+        .param("chat", chat);
+    if let Some(a) = after {
+        req = req.param("after", a);
+    }
+    if let Some(l) = limit {
+        req = req.param("limit", l.to_string());
+    }
+    req
+}
+
+fn signup_identity(run_tag: &str, n: u64) -> (String, String) {
+    (
+        format!("check-{run_tag}-{n}@example.com"),
+        format!("Chk!{run_tag}#{n}aZ9"),
+    )
+}
+
+/// True when a transport failure, not a server answer, ended a call.
+pub fn is_transport(e: &ClientError) -> bool {
+    e.is_transport()
+}

@@ -1,0 +1,419 @@
+//! Running the suite: select, plan, set up the target and users, run each
+//! check (bounded by the deadline, stoppable by Ctrl-C), and turn verdicts
+//! into the report, rewritten after every check so an interrupted run still
+//! leaves a valid partial report.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ClientConfig, Exchange};
+use crate::contract::redact;
+use crate::exit_code;
+use crate::reference::{self, RunningServer, ServerConfig};
+use crate::report::console::{self, Style};
+use crate::report::model::{
+    self, CheckResult, ExchangeRecord, Options, Outcome, Report, RunStatus, Tool,
+};
+use crate::{SetupError, UsageError};
+
+use super::catalog::{self, CheckDef, Level};
+use super::context::{Ctx, Setup, SetupFailure};
+use super::verdict::{Kind, Verdict};
+use super::{CheckConfig, Target};
+
+/// Generated users of the embedded server: enough that every check that
+/// wants users of its own gets them.
+pub const EMBEDDED_USERS: usize = 48;
+
+/// The embedded server's window when none is given: short, so that the slow
+/// checks take seconds rather than minutes.
+pub const EMBEDDED_WINDOW: u64 = 3;
+
+/// The production origin the embedded server allows (CORS-1 checks it).
+pub const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub report: Report,
+    pub exit_code: u8,
+}
+
+/// Runs `check` as the command line does: returns the exit code, or an
+/// error carrying [`UsageError`] (exit 2) or [`SetupError`] (exit 3).
+pub async fn run(config: CheckConfig, out: &mut (dyn Write + Send)) -> anyhow::Result<u8> {
+    Ok(execute(config, out)
+        .await?
+        .map(|o| o.exit_code)
+        .unwrap_or(exit_code::SUCCESS))
+}
+
+/// Runs the suite; `None` when only listing.
+pub async fn execute(
+    config: CheckConfig,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Option<RunOutput>> {
+    let mut selected = config.selection.apply(catalog::all());
+    if selected.is_empty() {
+        return Err(UsageError(
+            "no check selected: see `chat-harness check --list` for IDs, clauses and tags".into(),
+        )
+        .into());
+    }
+    if config.list {
+        print_list(out, &selected);
+        return Ok(None);
+    }
+    // The plan: quota-hungry phases last; within a phase, catalogue order.
+    selected.sort_by_key(|c| c.phase);
+
+    let style = Style {
+        color: config.color,
+        verbose: config.verbose,
+    };
+    let (server, base_url, accounts, production_origin) = start_target(&config).await?;
+    let mut client_config = ClientConfig::new(base_url.clone());
+    client_config.timeout = config.timeout;
+    let client = Client::new(client_config).map_err(|e| SetupError(e.to_string()))?;
+    let setup = Setup {
+        client,
+        limits: config.limits.clone(),
+        window_secs: config.window_seconds,
+        show_secrets: config.show_secrets,
+        signup_allowed: config.signup,
+        production_origin,
+        accounts,
+    };
+    let cx = match Ctx::setup(setup).await {
+        Ok(cx) => cx,
+        Err(SetupFailure::Usage(m)) => return Err(UsageError(m).into()),
+        Err(SetupFailure::Target(m)) => return Err(SetupError(m).into()),
+    };
+    let _ = writeln!(
+        out,
+        "chat-harness check: {} checks against {base_url}{} (window {} s)",
+        selected.len(),
+        if server.is_some() {
+            " (embedded reference server)"
+        } else {
+            ""
+        },
+        config.window_seconds
+    );
+
+    let started = Instant::now();
+    let mut report = Report {
+        schema_version: model::SCHEMA_VERSION,
+        tool: Tool {
+            name: "chat-harness".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        target: base_url.clone(),
+        embedded: server.is_some(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_ms: 0,
+        status: RunStatus::Incomplete,
+        options: Options {
+            strict: config.strict,
+            window_seconds: config.window_seconds,
+            limits: config
+                .limits
+                .limits
+                .iter()
+                .map(|(e, n)| (e.name().to_owned(), *n))
+                .collect(),
+            known_failing: config.known_failing.iter().cloned().collect(),
+            selected: selected.len(),
+        },
+        summary: Default::default(),
+        checks: Vec::new(),
+    };
+    let mut area = "";
+    let mut stopped: Option<String> = None;
+    for def in &selected {
+        if let Some(reason) = &stopped {
+            report.checks.push(not_run(&config, def, reason));
+            continue;
+        }
+        if def.area() != area {
+            area = def.area();
+            console::area_heading(out, style, area);
+        }
+        let remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
+        if remaining == Some(Duration::ZERO) {
+            stopped = Some("not run: the --deadline was reached".into());
+            report.checks.push(not_run(
+                &config,
+                def,
+                stopped.as_deref().unwrap_or_default(),
+            ));
+            continue;
+        }
+        cx.begin_check(!def.has_tag("rl"));
+        let t0 = Instant::now();
+        let verdict = tokio::select! {
+            v = run_one(&cx, def, remaining) => v,
+            _ = interrupted(config.handle_interrupt) => {
+                stopped = Some("not run: the run was interrupted".into());
+                Verdict::error("interrupted (Ctrl-C or SIGTERM) while running")
+            }
+        };
+        if remaining.is_some()
+            && verdict.kind == Kind::Error
+            && verdict.message.starts_with("the --deadline")
+        {
+            stopped = Some("not run: the --deadline was reached".into());
+        }
+        let result = to_result(&config, &cx, def, verdict, t0.elapsed());
+        console::check_line(out, style, &result);
+        report.checks.push(result);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.summarize();
+        write_reports(&config, &report, out);
+    }
+    report.status = if stopped.is_some() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.summarize();
+    write_reports(&config, &report, out);
+    console::summary_line(out, style, &report);
+    if let Some(dir) = &config.report_dir {
+        let _ = writeln!(out, "reports: {}", dir.display());
+    }
+    if let Some(s) = server {
+        s.shutdown().await;
+    }
+    let exit_code = if report.fatal_count() > 0 || report.status != RunStatus::Complete {
+        exit_code::TARGET_FAILED
+    } else {
+        exit_code::SUCCESS
+    };
+    Ok(Some(RunOutput { report, exit_code }))
+}
+
+async fn interrupted(enabled: bool) {
+    // The binary's handler (crate::shutdown) also covers SIGTERM and SIGHUP;
+    // a second tokio handler for SIGINT would take Ctrl-C away from it.
+    if enabled && crate::shutdown::installed() {
+        return crate::shutdown::wait().await;
+    }
+    if enabled && tokio::signal::ctrl_c().await.is_ok() {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+async fn run_one(cx: &Ctx, def: &CheckDef, remaining: Option<Duration>) -> Verdict {
+    let fut = (def.run)(cx);
+    match remaining {
+        None => fut.await,
+        Some(r) => tokio::time::timeout(r, fut)
+            .await
+            .unwrap_or_else(|_| Verdict::error("the --deadline was reached while this check ran")),
+    }
+}
+
+/// Starts the embedded server, or names the URL and the accounts to use.
+async fn start_target(
+    config: &CheckConfig,
+) -> anyhow::Result<(
+    Option<RunningServer>,
+    String,
+    Vec<crate::accounts::Account>,
+    Option<String>,
+)> {
+    match &config.target {
+        Target::Url(url) => {
+            if config.accounts.is_empty() && !config.signup {
+                return Err(UsageError(
+                    "check --target needs accounts: --user EMAIL:PASSWORD (three or more), --accounts FILE, or --signup".into(),
+                )
+                .into());
+            }
+            Ok((
+                None,
+                url.clone(),
+                config.accounts.clone(),
+                config.production_origin.clone(),
+            ))
+        }
+        Target::Embedded(opts) => {
+            let mut sc = ServerConfig::default()
+                .with_generated_users(EMBEDDED_USERS)
+                .with_reset_form(opts.reset_form)
+                .with_production_origin(EMBEDDED_ORIGIN);
+            sc.limits = config.limits.clone();
+            sc = sc.with_window(config.window_seconds);
+            for d in &opts.defects {
+                sc = sc.with_defect(*d);
+            }
+            let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
+            let server = reference::serve(sc, bind).await.map_err(|e| {
+                SetupError(format!("cannot start the embedded reference server: {e}"))
+            })?;
+            let url = server.url();
+            let accounts = server.core().accounts();
+            Ok((
+                Some(server),
+                url,
+                accounts,
+                Some(EMBEDDED_ORIGIN.to_owned()),
+            ))
+        }
+    }
+}
+
+fn outcome(config: &CheckConfig, level: Level, kind: Kind) -> Outcome {
+    match (kind, level) {
+        (Kind::Pass, _) => Outcome::Pass,
+        (Kind::Info, _) => Outcome::Info,
+        (Kind::Skip, _) => Outcome::Skip,
+        (Kind::Error, _) => Outcome::Error,
+        (Kind::Fail, Level::Should) if !config.strict => Outcome::NonStrict,
+        (Kind::Fail, _) => Outcome::Fail,
+    }
+}
+
+fn base_result(
+    config: &CheckConfig,
+    def: &CheckDef,
+    outcome: Outcome,
+    message: String,
+) -> CheckResult {
+    CheckResult {
+        id: def.id.into(),
+        clause: def.clause.into(),
+        level: def.level.as_str().into(),
+        area: def.area().into(),
+        tags: def.tags.iter().map(|t| t.to_string()).collect(),
+        statement: def.statement.into(),
+        outcome,
+        message,
+        expected: None,
+        seen: None,
+        notes: Vec::new(),
+        known_failing: config.known_failing.contains(def.id),
+        duration_ms: 0,
+        waited_ms: 0,
+        exchanges: Vec::new(),
+    }
+}
+
+fn not_run(config: &CheckConfig, def: &CheckDef, reason: &str) -> CheckResult {
+    base_result(config, def, Outcome::Skip, reason.to_owned())
+}
+
+fn to_result(
+    config: &CheckConfig,
+    cx: &Ctx,
+    def: &CheckDef,
+    v: Verdict,
+    took: Duration,
+) -> CheckResult {
+    let secrets: Vec<String> = if config.show_secrets {
+        Vec::new()
+    } else {
+        cx.known_secrets()
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| s.len() >= 4)
+            .collect()
+    };
+    let scrub = |s: String| {
+        secrets
+            .iter()
+            .fold(s, |acc, secret| acc.replace(secret.as_str(), redact::MASK))
+    };
+    let mut r = base_result(
+        config,
+        def,
+        outcome(config, def.level, v.kind),
+        scrub(v.message),
+    );
+    if r.known_failing && r.outcome == Outcome::Pass {
+        r.notes
+            .push("listed in --known-failing but passed: remove it from the list (stale)".into());
+    }
+    r.expected = v.expected.map(&scrub);
+    r.seen = v.seen.map(&scrub);
+    r.notes.extend(v.notes.into_iter().map(&scrub));
+    r.duration_ms = took.as_millis() as u64;
+    r.waited_ms = cx.waited().as_millis() as u64;
+    r.exchanges = v
+        .evidence
+        .iter()
+        .map(|ex| record(ex, config.show_secrets, &scrub))
+        .collect();
+    r
+}
+
+fn record(ex: &Exchange, show: bool, scrub: &dyn Fn(String) -> String) -> ExchangeRecord {
+    let req = if show {
+        ex.request.clone()
+    } else {
+        ex.request.redacted()
+    };
+    ExchangeRecord {
+        method: req.method.clone(),
+        url: scrub(req.url.clone()),
+        request_headers: req
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), scrub(v.clone())))
+            .collect(),
+        request_body: req.body.clone().map(scrub),
+        status: ex.status,
+        response_headers: ex
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                let v = if !show && k.as_str() == "set-cookie" {
+                    redact::MASK.to_owned()
+                } else {
+                    scrub(v)
+                };
+                (k.as_str().to_owned(), v)
+            })
+            .collect(),
+        body_excerpt: scrub(ex.body_excerpt(2000, show)),
+        elapsed_ms: ex.elapsed.as_millis() as u64,
+        curl: scrub(ex.to_curl(show)),
+    }
+}
+
+fn write_reports(config: &CheckConfig, report: &Report, out: &mut (dyn Write + Send)) {
+    if let Some(dir) = &config.report_dir {
+        if let Err(e) = crate::report::write_all(dir, report) {
+            let _ = writeln!(
+                out,
+                "warning: cannot write the report to {}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
+
+fn print_list(out: &mut (dyn Write + Send), checks: &[CheckDef]) {
+    let _ = writeln!(
+        out,
+        "{:<11} {:<9} {:<6} {:<26} statement",
+        "id", "clause", "level", "tags"
+    );
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "{:<11} {:<9} {:<6} {:<26} {}",
+            c.id,
+            c.clause,
+            c.level.as_str(),
+            c.tags.join(","),
+            c.statement
+        );
+    }
+    let _ = writeln!(out, "{} checks", checks.len());
+}
