@@ -286,3 +286,11 @@ async fn check_stops_on_sigterm_and_keeps_its_report() {
 async fn check_stops_on_sigint_and_keeps_its_report() {
     check_is_interrupted("INT").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_shuts_down_on_sigterm() {
+    let args = strings(&["serve", "--port", "0"]);
+    let (code, output) = interrupt(&args, "listening on", "TERM").await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("shutting down"), "{output}");
+}
