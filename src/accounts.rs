@@ -78,17 +78,9 @@ struct File {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
-    #[error("cannot read accounts file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        message: String,
-    },
+    /// Unreadable or malformed (file, line and what).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("cannot write accounts file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -97,25 +89,16 @@ pub enum AccountsError {
 }
 
 pub fn load(path: &Path) -> Result<Vec<Account>, AccountsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| AccountsError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = crate::input::read(path, "accounts file")?;
     parse(&text, &path.display().to_string())
 }
 
 pub fn parse(text: &str, file: &str) -> Result<Vec<Account>, AccountsError> {
-    let invalid = |offset: usize, message: String| AccountsError::Invalid {
-        file: file.to_owned(),
-        line: text[..offset.min(text.len())].matches('\n').count() + 1,
-        message,
+    use crate::input::InputError;
+    let invalid = |offset: usize, message: String| {
+        AccountsError::from(InputError::at(text, file, offset, message))
     };
-    let parsed: File = toml::from_str(text).map_err(|e| {
-        invalid(
-            e.span().map(|s| s.start).unwrap_or(0),
-            e.message().to_owned(),
-        )
-    })?;
+    let parsed: File = toml::from_str(text).map_err(|e| InputError::toml(text, file, &e))?;
     // Semantic checks: point at the n-th [[account]] header.
     let headers: Vec<usize> = text.match_indices("[[account]]").map(|(i, _)| i).collect();
     for (i, a) in parsed.account.iter().enumerate() {

@@ -11,6 +11,7 @@ pub mod client;
 pub mod contract;
 pub mod dist;
 pub mod exit_code;
+pub mod input;
 pub mod limits;
 pub mod load;
 pub mod load_cmd;
@@ -74,9 +75,8 @@ pub async fn run(cli: Cli) -> u8 {
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if cause.is::<UsageError>()
-            || cause.is::<contract::limits::LimitsError>()
+            || cause.is::<input::InputError>()
             || cause.is::<accounts::AccountsError>()
-            || cause.is::<load::scenario::ScenarioError>()
             || cause.is::<dist::MergeError>()
         {
             return exit_code::USAGE;

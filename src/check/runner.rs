@@ -195,13 +195,16 @@ pub async fn execute(
     Ok(Some(RunOutput { report, exit_code }))
 }
 
+/// Resolves when the run should stop: the process-wide handler (SIGINT,
+/// SIGTERM, SIGHUP) when the binary installed it, else Ctrl-C.
 async fn interrupted(enabled: bool) {
-    // The binary's handler (crate::shutdown) also covers SIGTERM and SIGHUP;
-    // a second tokio handler for SIGINT would take Ctrl-C away from it.
-    if enabled && crate::shutdown::installed() {
+    if !enabled {
+        return std::future::pending::<()>().await;
+    }
+    if crate::shutdown::installed() {
         return crate::shutdown::wait().await;
     }
-    if enabled && tokio::signal::ctrl_c().await.is_ok() {
+    if tokio::signal::ctrl_c().await.is_ok() {
         return;
     }
     std::future::pending::<()>().await

@@ -180,6 +180,8 @@ pub enum ClientError {
     Tls { url: String, detail: String },
     #[error("the response body from {url} is larger than the cap of {cap} bytes")]
     BodyTooLarge { url: String, cap: usize },
+    #[error("{url}: the server closed the connection before a complete answer ({detail})")]
+    Closed { url: String, detail: String },
     #[error("{url}: {detail}")]
     Transport { url: String, detail: String },
     #[error("HTTP {} from {}: {}", .exchange.status, .exchange.request.url, .envelope.as_ref().map(|e| e.summary()).unwrap_or_else(|| "no error envelope".into()))]
@@ -477,6 +479,31 @@ fn classify(url: &str, timeout: Duration, e: reqwest::Error) -> ClientError {
     }
     if e.is_connect() {
         return ClientError::Connect { url, detail: chain };
+    }
+    let io_kind = {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        let mut kind = None;
+        while let Some(s) = src {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                kind = Some(io.kind());
+            }
+            src = s.source();
+        }
+        kind
+    };
+    let closed = matches!(
+        io_kind,
+        Some(
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    ) || lower.contains("connection closed")
+        || lower.contains("incomplete message")
+        || lower.contains("reset by peer");
+    if closed {
+        return ClientError::Closed { url, detail: chain };
     }
     ClientError::Transport { url, detail: chain }
 }

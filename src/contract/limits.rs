@@ -2,7 +2,7 @@
 //! deployment is supposed to enforce, an input of every rate-limit check.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -20,20 +20,7 @@ pub struct LimitsTable {
 }
 
 /// A limits file that could not be used, with where the problem is.
-#[derive(Debug, thiserror::Error)]
-pub enum LimitsError {
-    #[error("cannot read limits file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        message: String,
-    },
-}
+pub type LimitsError = crate::input::InputError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,25 +43,15 @@ impl Default for LimitsTable {
 
 impl LimitsTable {
     pub fn load(path: &Path) -> Result<Self, LimitsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LimitsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::input::read(path, "limits file")?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Parses a table; `file` names it in errors. Endpoints the file leaves
     /// out are not limited by it (and not checked).
     pub fn parse(text: &str, file: &str) -> Result<Self, LimitsError> {
-        let invalid = |offset: usize, message: String| LimitsError::Invalid {
-            file: file.to_owned(),
-            line: line_of(text, offset),
-            message,
-        };
-        let raw: Raw = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            invalid(offset, e.message().to_owned())
-        })?;
+        let invalid = |offset: usize, message: String| LimitsError::at(text, file, offset, message);
+        let raw: Raw = toml::from_str(text).map_err(|e| LimitsError::toml(text, file, &e))?;
         let window_seconds = match raw.window_seconds {
             None => 60,
             Some(w) if (1..=86_400).contains(w.get_ref()) => *w.get_ref() as u64,
@@ -117,10 +94,6 @@ impl LimitsTable {
     pub fn limit(&self, endpoint: Endpoint) -> Option<u32> {
         self.limits.get(&endpoint).copied()
     }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 #[cfg(test)]

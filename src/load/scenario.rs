@@ -195,21 +195,8 @@ pub struct ReaderParams {
     pub every: Duration,
 }
 
-/// A scenario file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        message: String,
-    },
-}
+/// A scenario file that cannot be used (file, line and field).
+pub type ScenarioError = crate::input::InputError;
 
 mod ms {
     use serde::Serializer;
@@ -295,20 +282,12 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, offset: usize, field: &str, message: impl std::fmt::Display) -> ScenarioError {
-        let line = self.text[..offset.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1;
         let message = if field.is_empty() {
             message.to_string()
         } else {
             format!("{field}: {message}")
         };
-        ScenarioError::Invalid {
-            file: self.file.to_owned(),
-            line,
-            message,
-        }
+        ScenarioError::at(self.text, self.file, offset, message)
     }
 
     fn duration(&self, v: &S<String>, field: &str) -> Result<Duration, ScenarioError> {
@@ -365,10 +344,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
 
 impl Scenario {
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = crate::input::read(path, "scenario")?;
         Self::parse(&text, &path.display().to_string())
     }
 
