@@ -5,6 +5,7 @@
 #
 #   benches/fuzz.sh                 # 60 s per target
 #   benches/fuzz.sh 300 reference   # 300 s, one target
+#   SKIP_BUILD=1 benches/fuzz.sh    # reuse the targets already built
 #
 # libFuzzer needs nightly features: on a stable toolchain this sets
 # RUSTC_BOOTSTRAP=1. New inputs go to fuzz/corpus/<target>/ (ignored by git);
@@ -21,7 +22,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 OUT=$PWD/reports/fuzz
 mkdir -p "$OUT"
-(cd fuzz && cargo fuzz build -O)
+[ -n "${SKIP_BUILD:-}" ] || (cd fuzz && cargo fuzz build -O)
 BIN=fuzz/target/$(rustc -vV | awk '/^host/ {print $2}')/release
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -32,7 +33,7 @@ for t in "${TARGETS[@]}"; do
   "$BIN/$t" "fuzz/corpus/$t" "fixtures/fuzz/$t" -max_total_time="$SECS" -max_len=4096 \
     -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$t/" >"$OUT/$t.log" 2>&1 || rc=$?
-  execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$OUT/$t.log")
+  execs=$(awk '/stat::number_of_executed_units/ {print $NF; exit}' "$OUT/$t.log")
   cov=$(grep -oE 'cov: [0-9]+' "$OUT/$t.log" | tail -1 | awk '{print $2}')
   found=$(find "fuzz/artifacts/$t" -type f | wc -l)
   echo "$t: ${execs:-?} executions in $SECS s, coverage ${cov:-?} edges, corpus $(find "fuzz/corpus/$t" -type f | wc -l) inputs, $found finding(s), exit $rc" | tee -a "$SUMMARY"

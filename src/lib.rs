@@ -34,6 +34,18 @@ pub struct SetupError(pub String);
 
 /// Runs one command line and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    // These stop cleanly on a signal and write what they measured; any other
+    // command (call, merge, provision) simply ends on the first one.
+    if matches!(
+        cli.command,
+        Command::Check(_)
+            | Command::Load(_)
+            | Command::Limits(_)
+            | Command::Capacity(_)
+            | Command::Serve(_)
+    ) {
+        shutdown::graceful();
+    }
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Limits(args) => limits_command(&cli.global, args).await,

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::sync::Notify;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+static GRACEFUL: AtomicBool = AtomicBool::new(false);
 static SIGNALS: AtomicU32 = AtomicU32::new(0);
 static NOTIFY: Notify = Notify::const_new();
 
@@ -24,13 +25,17 @@ static NOTIFY: Notify = Notify::const_new();
 /// such as `capacity` look for that word).
 pub const REASON: &str = "interrupted by a signal (Ctrl-C, SIGTERM or SIGHUP)";
 
-/// Exit code after a second signal: the shell convention for SIGINT.
+/// Exit code after a second signal (or the first, for a command with nothing
+/// to save): the shell convention for SIGINT.
 pub const EXIT_ON_SECOND_SIGNAL: i32 = 130;
 
 /// Installs the process-wide handler. Call once, before anything else
 /// (goose) tries to install one.
 pub fn install() -> Result<(), String> {
     ctrlc::set_handler(|| {
+        if !GRACEFUL.load(Ordering::SeqCst) {
+            std::process::exit(EXIT_ON_SECOND_SIGNAL);
+        }
         if SIGNALS.fetch_add(1, Ordering::SeqCst) == 0 {
             eprintln!(
                 "\nchat-harness: signal received, stopping and writing what was measured (again to exit at once)"
@@ -44,6 +49,12 @@ pub fn install() -> Result<(), String> {
     .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     INSTALLED.store(true, Ordering::SeqCst);
     Ok(())
+}
+
+/// The running command stops cleanly on a signal (it watches [`requested`]
+/// or [`wait`]); without this, a signal exits at once.
+pub fn graceful() {
+    GRACEFUL.store(true, Ordering::SeqCst);
 }
 
 /// True when [`install`] succeeded in this process.

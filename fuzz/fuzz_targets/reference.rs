@@ -45,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(5, |&b| b == 0);
     let method = parts.next().unwrap_or_default();
     let path = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-    let query = parts.next().map(|q| String::from_utf8_lossy(q).into_owned());
+    let query = parts
+        .next()
+        .map(|q| String::from_utf8_lossy(q).into_owned());
     let head = parts.next().unwrap_or_default();
     let body = parts.next().unwrap_or_default();
     let Ok(method) = Method::from_bytes(if method.is_empty() { b"GET" } else { method }) else {
@@ -85,7 +87,12 @@ fuzz_target!(|data: &[u8]| {
     });
     let status = resp.status().as_u16();
     assert!((200..600).contains(&status));
-    assert_ne!(status / 100, 5, "a 5xx for {method} {path:?}: {:?}", resp.body());
+    assert_ne!(
+        status / 100,
+        5,
+        "a 5xx for {method} {path:?}: {:?}",
+        resp.body()
+    );
     let b = resp.body();
     if !b.is_empty() {
         serde_json::from_slice::<serde_json::Value>(b).expect("a JSON body");

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use chat_harness::client::{Exchange, RequestRecord};
-use chat_harness::contract::wire::{ChatSummary, LoginResult, Message, Participant, SentMessage, User};
+use chat_harness::contract::wire::{
+    ChatSummary, LoginResult, Message, Participant, SentMessage, User,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,11 +31,15 @@ fuzz_target!(|data: &[u8]| {
         elapsed: Duration::from_millis(1),
     };
     let _ = exchange.decode::<LoginResult>().map_err(|e| e.to_string());
-    let _ = exchange.decode::<Vec<ChatSummary>>().map_err(|e| e.to_string());
+    let _ = exchange
+        .decode::<Vec<ChatSummary>>()
+        .map_err(|e| e.to_string());
     let _ = exchange.decode::<String>().map_err(|e| e.to_string());
     let _ = exchange.decode::<Vec<Message>>().map_err(|e| e.to_string());
     let _ = exchange.decode::<SentMessage>().map_err(|e| e.to_string());
-    let _ = exchange.decode::<Vec<Participant>>().map_err(|e| e.to_string());
+    let _ = exchange
+        .decode::<Vec<Participant>>()
+        .map_err(|e| e.to_string());
     let _ = exchange.decode::<Vec<User>>().map_err(|e| e.to_string());
     let _ = exchange.decode_unit().map_err(|e| e.to_string());
     let _ = exchange.envelope().map(|e| e.summary());

@@ -156,7 +156,7 @@ pub async fn execute(
             v = run_one(&cx, def, remaining) => v,
             _ = interrupted(config.handle_interrupt) => {
                 stopped = Some("not run: the run was interrupted".into());
-                Verdict::error("interrupted (Ctrl-C) while running")
+                Verdict::error("interrupted (Ctrl-C or SIGTERM) while running")
             }
         };
         if remaining.is_some()

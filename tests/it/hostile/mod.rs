@@ -114,6 +114,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// its output naming the problem.
 struct Expect {
     call: (i32, &'static str),
+    check: (i32, &'static str),
     load: (i32, &'static str),
     limits: (i32, &'static str),
 }
@@ -163,9 +164,22 @@ async fn zoo_case(kind: Hostile, expect: Expect) {
         ]));
         a
     };
-    let (c, l, m) = tokio::join!(run_bin(&call), run_bin(&load), run_bin(&limits));
+    let check = {
+        let mut a = strings(&["--target", &url, "--accounts", &accounts]);
+        a.extend(strings(&timeout));
+        a.extend(strings(&["check", "--window-seconds", "1", "--report"]));
+        a.push(dir.path().join("check").display().to_string());
+        a
+    };
+    let (c, k, l, m) = tokio::join!(
+        run_bin(&call),
+        run_bin(&check),
+        run_bin(&load),
+        run_bin(&limits)
+    );
     let runs = [
         ("call", &c, expect.call),
+        ("check", &k, expect.check),
         ("load", &l, expect.load),
         ("limits", &m, expect.limits),
     ];
@@ -177,6 +191,7 @@ async fn zoo_case(kind: Hostile, expect: Expect) {
             ran.all().trim()
         );
     }
+    check_report_is_sound(kind, &dir.path().join("check").join("report.json"));
     for (name, ran, (code, phrase)) in runs {
         assert_eq!(ran.code, code, "{kind:?}: {name} exit code\n{}", ran.all());
         assert!(
@@ -187,12 +202,38 @@ async fn zoo_case(kind: Hostile, expect: Expect) {
     }
 }
 
+/// A check report, when one was written, is valid against its schema and
+/// passes no rate-limit check (no zoo server sends valid X-RateLimit headers).
+fn check_report_is_sound(kind: Hostile, path: &Path) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{kind:?}: report.json breaks its schema: {errors:#?}"
+    );
+    for c in json["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap_or_default();
+        if id.starts_with("RL-") {
+            assert_ne!(c["outcome"], "pass", "{kind:?}: {id} passed: {c}");
+        }
+    }
+}
+
 macro_rules! zoo {
-    ($($name:ident: $kind:ident => call $c:literal $cp:literal, load $l:literal $lp:literal, limits $m:literal $mp:literal;)*) => {
+    ($($name:ident: $kind:ident => call $c:literal $cp:literal, check $k:literal $kp:literal, load $l:literal $lp:literal, limits $m:literal $mp:literal;)*) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                zoo_case(Hostile::$kind, Expect { call: ($c, $cp), load: ($l, $lp), limits: ($m, $mp) }).await;
+                zoo_case(Hostile::$kind, Expect { call: ($c, $cp), check: ($k, $kp), load: ($l, $lp), limits: ($m, $mp) }).await;
             }
         )*
         #[test]
@@ -206,19 +247,19 @@ macro_rules! zoo {
 }
 
 zoo! {
-    silent: Silent => call 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
-    headers_only: HeadersOnly => call 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
-    trickle: Trickle => call 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
-    reset_mid_body: ResetMidBody => call 3 "reset", load 3 "reset", limits 3 "reset";
-    huge_body: Huge => call 3 "larger than the cap", load 3 "larger than the cap", limits 3 "larger than the cap";
-    invalid_utf8: InvalidUtf8 => call 1 "UTF-8", load 3 "UTF-8", limits 3 "UTF-8";
-    invalid_json: InvalidJson => call 1 "not JSON", load 3 "not JSON", limits 3 "not JSON";
-    wrong_shape: WrongShape => call 1 "wrong shape", load 3 "wrong shape", limits 3 "wrong shape";
-    ok_with_error_envelope: OkWithErrorEnvelope => call 1 "error envelope", load 3 "error envelope", limits 3 "error envelope";
-    error_with_success_body: ErrorWithSuccessBody => call 1 "HTTP 500", load 3 "HTTP 500", limits 3 "HTTP 500";
-    absurd_headers: AbsurdHeaders => call 0 "rate limit", load 1 "lost=0: VIOLATED", limits 1 "X-RateLimit";
-    close_every_connection: CloseEvery => call 3 "closed", load 3 "closed", limits 3 "closed";
-    http_1_0: Http10 => call 0 "HTTP 200", load 1 "lost=0: VIOLATED", limits 1 "X-RateLimit";
-    silent_after_set_up: SilentAfterSetUp => call 3 "no complete answer", load 1 "errors<1%: VIOLATED", limits 3 "no complete answer";
-    redirect_loop: RedirectLoop => call 1 "HTTP 302", load 3 "HTTP 302", limits 3 "HTTP 302";
+    silent: Silent => call 3 "no complete answer", check 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
+    headers_only: HeadersOnly => call 3 "no complete answer", check 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
+    trickle: Trickle => call 3 "no complete answer", check 3 "no complete answer", load 3 "no complete answer", limits 3 "no complete answer";
+    reset_mid_body: ResetMidBody => call 3 "reset", check 3 "reset", load 3 "reset", limits 3 "reset";
+    huge_body: Huge => call 3 "larger than the cap", check 3 "larger than the cap", load 3 "larger than the cap", limits 3 "larger than the cap";
+    invalid_utf8: InvalidUtf8 => call 1 "UTF-8", check 3 "UTF-8", load 3 "UTF-8", limits 3 "UTF-8";
+    invalid_json: InvalidJson => call 1 "not JSON", check 3 "not JSON", load 3 "not JSON", limits 3 "not JSON";
+    wrong_shape: WrongShape => call 1 "wrong shape", check 3 "wrong shape", load 3 "wrong shape", limits 3 "wrong shape";
+    ok_with_error_envelope: OkWithErrorEnvelope => call 1 "error envelope", check 3 "error envelope", load 3 "error envelope", limits 3 "error envelope";
+    error_with_success_body: ErrorWithSuccessBody => call 1 "HTTP 500", check 3 "HTTP 500", load 3 "HTTP 500", limits 3 "HTTP 500";
+    absurd_headers: AbsurdHeaders => call 0 "rate limit", check 1 "RL-", load 1 "lost=0: VIOLATED", limits 1 "X-RateLimit";
+    close_every_connection: CloseEvery => call 3 "connection", check 3 "connection", load 3 "connection", limits 3 "connection";
+    http_1_0: Http10 => call 0 "HTTP 200", check 1 "RL-", load 1 "lost=0: VIOLATED", limits 1 "X-RateLimit";
+    silent_after_set_up: SilentAfterSetUp => call 3 "no complete answer", check 3 "does not answer", load 1 "errors<1%: VIOLATED", limits 3 "no complete answer";
+    redirect_loop: RedirectLoop => call 1 "HTTP 302", check 3 "HTTP 302", load 3 "HTTP 302", limits 3 "HTTP 302";
 }

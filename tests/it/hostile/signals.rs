@@ -13,29 +13,41 @@ use chat_harness::capacity::report::CapacityReport;
 use chat_harness::limits::report::LimitsReport;
 use chat_harness::load::summary::Summary;
 
-/// Starts the binary, waits for a stderr line containing `ready`, lets it
-/// work for a moment, sends `signal`, and returns the exit code and stderr.
+/// Starts the binary, waits for an output line (stdout or stderr) containing
+/// `ready`, lets it work for a moment, sends `signal`, and returns the exit
+/// code and the whole output.
 async fn interrupt(args: &[String], ready: &str, signal: &str) -> (i32, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chat-harness"))
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut stderr = String::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let err = BufReader::new(child.stderr.take().unwrap()).lines();
+    for mut lines in [Box::new(out) as Box<dyn LineSource>, Box::new(err)] {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(line) = lines.next().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut output = String::new();
     let wait_ready = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            stderr.push_str(&line);
-            stderr.push('\n');
+        while let Some(line) = rx.recv().await {
+            output.push_str(&line);
+            output.push('\n');
             if line.contains(ready) {
                 return;
             }
         }
-        panic!("ended before saying {ready:?}:\n{stderr}");
+        panic!("ended before saying {ready:?}:\n{output}");
     };
     tokio::time::timeout(DEADLINE, wait_ready)
         .await
@@ -47,21 +59,32 @@ async fn interrupt(args: &[String], ready: &str, signal: &str) -> (i32, String) 
         .unwrap();
     assert!(sent.success(), "kill -{signal} {pid}");
     let rest = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            stderr.push_str(&line);
-            stderr.push('\n');
+        while let Some(line) = rx.recv().await {
+            output.push_str(&line);
+            output.push('\n');
         }
         child.wait().await.unwrap()
     };
     let status = tokio::time::timeout(DEADLINE, rest)
         .await
         .unwrap_or_else(|_| panic!("still running {DEADLINE:?} after SIG{signal}"));
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!output.contains("panicked"), "{output}");
     // A signal death has no code: the handler must have turned it into an exit.
     let code = status
         .code()
-        .unwrap_or_else(|| panic!("killed by SIG{signal} instead of stopping:\n{stderr}"));
-    (code, stderr)
+        .unwrap_or_else(|| panic!("killed by SIG{signal} instead of stopping:\n{output}"));
+    (code, output)
+}
+
+/// Lines of stdout or stderr, boxed alike.
+trait LineSource: Send {
+    fn next(&mut self) -> futures::future::BoxFuture<'_, Option<String>>;
+}
+
+impl<R: tokio::io::AsyncBufRead + Unpin + Send> LineSource for tokio::io::Lines<R> {
+    fn next(&mut self) -> futures::future::BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.next_line().await.ok().flatten() })
+    }
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -212,4 +235,62 @@ async fn capacity_stops_on_sigterm_and_keeps_its_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_stops_on_sigint_and_keeps_its_report() {
     capacity_is_interrupted("INT").await;
+}
+
+async fn check_is_interrupted(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("check");
+    // A 20 s window: the rate-limit checks take long enough to be interrupted.
+    let mut args = strings(&["check", "--window-seconds", "20", "--report"]);
+    args.push(out.display().to_string());
+    let (code, output) = interrupt(&args, "== auth", signal).await;
+    assert_eq!(code, 1, "{output}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json breaks its schema: {errors:#?}"
+    );
+    assert_eq!(json["status"], "interrupted", "{output}");
+    let checks = json["checks"].as_array().unwrap();
+    let cut = checks
+        .iter()
+        .find(|c| {
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("interrupted"))
+        })
+        .unwrap_or_else(|| panic!("no check records the interruption:\n{output}"));
+    assert_eq!(cut["outcome"], "error", "{cut}");
+    let selected = json["options"]["selected"].as_u64().unwrap() as usize;
+    assert_eq!(
+        checks.len(),
+        selected,
+        "every selected check is in the report"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_stops_on_sigterm_and_keeps_its_report() {
+    check_is_interrupted("TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_stops_on_sigint_and_keeps_its_report() {
+    check_is_interrupted("INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_shuts_down_on_sigterm() {
+    let args = strings(&["serve", "--port", "0"]);
+    let (code, output) = interrupt(&args, "listening on", "TERM").await;
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("shutting down"), "{output}");
 }
