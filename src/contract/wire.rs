@@ -5,6 +5,23 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::timestamp::Timestamp;
 
+/// A chat's `chat_type`: create_chat's parameter and get_chats' field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatKind {
+    Direct,
+    Group,
+}
+
+impl ChatKind {
+    /// The wire value, `Direct` or `Group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Direct => "Direct",
+            ChatKind::Group => "Group",
+        }
+    }
+}
+
 /// login and signup: the pair to use as `Authorization: token KEY:SECRET`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginResult {

@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+pub use crate::contract::wire::ChatKind;
+
 use super::scenario::Scenario;
 
 /// One user of the plan.
@@ -14,21 +16,6 @@ pub struct PlannedUser {
     pub persona: usize,
     /// Indices into [`Plan::chats`].
     pub chats: Vec<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ChatKind {
-    Direct,
-    Group,
-}
-
-impl ChatKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatKind::Direct => "Direct",
-            ChatKind::Group => "Group",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

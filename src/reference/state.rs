@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+pub(crate) use crate::contract::wire::ChatKind;
+
 use super::defect::{Defect, DefectSet};
 use super::error::ApiError;
 
@@ -100,22 +102,6 @@ impl Users {
 /// A 15-character hex token, as Frappe's `generate_hash(length=15)`.
 fn new_token() -> String {
     format!("{:015x}", rand::random::<u64>() >> 4)
-}
-
-/// Direct or Group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ChatKind {
-    Direct,
-    Group,
-}
-
-impl ChatKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatKind::Direct => "Direct",
-            ChatKind::Group => "Group",
-        }
-    }
 }
 
 pub(crate) struct Chat {
