@@ -73,6 +73,8 @@ pub async fn execute(
         verbose: config.verbose,
     };
     let (server, base_url, accounts, production_origin) = start_target(&config).await?;
+    let mut report = new_report(&config, &base_url, server.is_some(), selected.len());
+    let started = Instant::now();
     let mut client_config = ClientConfig::new(base_url.clone());
     client_config.timeout = config.timeout;
     let client = Client::new(client_config).map_err(|e| SetupError(e.to_string()))?;
@@ -88,7 +90,29 @@ pub async fn execute(
     let cx = match Ctx::setup(setup).await {
         Ok(cx) => cx,
         Err(SetupFailure::Usage(m)) => return Err(UsageError(m).into()),
-        Err(SetupFailure::Target(m)) => return Err(SetupError(m).into()),
+        Err(SetupFailure::Target(m)) => {
+            // A CI that gates on junit.xml must see why nothing ran, not a
+            // missing file: the report names the failure on every check.
+            report.status = RunStatus::SetupFailed;
+            report.setup_error = Some(m.clone());
+            report.checks = selected
+                .iter()
+                .map(|def| {
+                    let why = format!("not evaluated: the run could not be set up: {m}");
+                    base_result(&config, def, Outcome::Error, why)
+                })
+                .collect();
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            report.summarize();
+            write_reports(&config, &report, out);
+            if let Some(dir) = &config.report_dir {
+                let _ = writeln!(out, "reports: {}", dir.display());
+            }
+            if let Some(s) = server {
+                s.shutdown().await;
+            }
+            return Err(SetupError(m).into());
+        }
     };
     let _ = writeln!(
         out,
@@ -102,33 +126,6 @@ pub async fn execute(
         config.window_seconds
     );
 
-    let started = Instant::now();
-    let mut report = Report {
-        schema_version: model::SCHEMA_VERSION,
-        tool: Tool {
-            name: "chat-harness".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        target: base_url.clone(),
-        embedded: server.is_some(),
-        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        duration_ms: 0,
-        status: RunStatus::Incomplete,
-        options: Options {
-            strict: config.strict,
-            window_seconds: config.window_seconds,
-            limits: config
-                .limits
-                .limits
-                .iter()
-                .map(|(e, n)| (e.name().to_owned(), *n))
-                .collect(),
-            known_failing: config.known_failing.iter().cloned().collect(),
-            selected: selected.len(),
-        },
-        summary: Default::default(),
-        checks: Vec::new(),
-    };
     let mut area = "";
     let mut stopped: Option<String> = None;
     for def in &selected {
@@ -193,6 +190,37 @@ pub async fn execute(
         exit_code::SUCCESS
     };
     Ok(Some(RunOutput { report, exit_code }))
+}
+
+/// The report before any check ran (status `incomplete`).
+fn new_report(config: &CheckConfig, target: &str, embedded: bool, selected: usize) -> Report {
+    Report {
+        schema_version: model::SCHEMA_VERSION,
+        tool: Tool {
+            name: "chat-harness".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        target: target.to_owned(),
+        embedded,
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_ms: 0,
+        status: RunStatus::Incomplete,
+        setup_error: None,
+        options: Options {
+            strict: config.strict,
+            window_seconds: config.window_seconds,
+            limits: config
+                .limits
+                .limits
+                .iter()
+                .map(|(e, n)| (e.name().to_owned(), *n))
+                .collect(),
+            known_failing: config.known_failing.iter().cloned().collect(),
+            selected,
+        },
+        summary: Default::default(),
+        checks: Vec::new(),
+    }
 }
 
 /// Resolves when the run should stop: the process-wide handler (SIGINT,

@@ -40,7 +40,13 @@ pub fn render(r: &Report) -> String {
         r.duration_ms as f64 / 1e3,
         s.waited_ms as f64 / 1e3,
     );
-    if r.status != super::model::RunStatus::Complete {
+    if let Some(why) = &r.setup_error {
+        let _ = writeln!(
+            out,
+            "> **No check ran: the run could not be set up.** {}\n",
+            why.replace('\n', " ")
+        );
+    } else if r.status != super::model::RunStatus::Complete {
         let _ = writeln!(
             out,
             "> **The run did not finish ({:?}): this report is partial.**\n",
@@ -77,7 +83,9 @@ pub fn render(r: &Report) -> String {
             )
         })
         .collect();
-    if !bad.is_empty() {
+    // After a setup failure every check says the same: the banner above is
+    // the one thing to fix.
+    if !bad.is_empty() && r.setup_error.is_none() {
         let _ = writeln!(out, "\n## What to fix\n");
         for c in bad {
             let _ = writeln!(

@@ -92,6 +92,7 @@ mod tests {
             started_at: "2024-01-01T00:00:00Z".into(),
             duration_ms: 1234,
             status: RunStatus::Complete,
+            setup_error: None,
             options: Options {
                 strict: false,
                 window_seconds: 60,

@@ -25,9 +25,13 @@ pub struct Report {
     /// Wall-clock duration so far, in milliseconds.
     pub duration_ms: u64,
     /// Whether the run finished: `complete`, `incomplete` (still running, or
-    /// killed: a partial report) or `interrupted` (stopped by Ctrl-C or the
-    /// deadline).
+    /// killed: a partial report), `interrupted` (stopped by Ctrl-C or the
+    /// deadline) or `setup_failed` (no check could run: see `setup_error`).
     pub status: RunStatus,
+    /// Why the run could not start (the target unreachable, accounts that
+    /// cannot log in): present only when `status` is `setup_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
     /// The options that shape verdicts.
     pub options: Options,
     /// Counts per outcome and the overall verdict.
@@ -56,6 +60,9 @@ pub enum RunStatus {
     Incomplete,
     /// Stopped early by Ctrl-C or the deadline.
     Interrupted,
+    /// The target or its users could not be set up: no check ran, every
+    /// selected check is recorded as `error` (exit code 3).
+    SetupFailed,
 }
 
 /// Options of the run that affect verdicts.
@@ -238,6 +245,7 @@ impl Report {
         s.verdict = match self.status {
             RunStatus::Incomplete => "unfinished",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::SetupFailed => "setup_failed",
             _ if fatal > 0 => "non_conformant",
             _ => "conformant",
         }

@@ -373,8 +373,40 @@ async fn usage_and_setup_errors_have_their_exit_codes() {
         })
         .collect();
     c.timeout = std::time::Duration::from_secs(2);
+    let dir = tempdir();
+    c.report_dir = Some(dir.path().to_owned());
+    c.selection.only = vec!["ENV-1".into(), "AUTH-1".into()];
     let e = execute(c, &mut sink).await.unwrap_err();
     assert_eq!(code(&e), 3, "an unreachable target is a setup failure: {e}");
+
+    // The reports say so, rather than being absent: a CI publishing
+    // junit.xml shows why nothing ran.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    assert!(validator.is_valid(&json), "{json:#}");
+    assert_eq!(json["status"], "setup_failed");
+    assert_eq!(json["summary"]["verdict"], "setup_failed");
+    let why = json["setup_error"].as_str().unwrap();
+    assert!(why.contains(&port.to_string()), "names the target: {why}");
+    let checks = json["checks"].as_array().unwrap();
+    assert!(checks.len() > 1, "every selected check is listed: {json:#}");
+    assert!(checks.iter().all(|c| c["outcome"] == "error"), "{json:#}");
+    // The schema insists on the reason.
+    let mut no_reason = json.clone();
+    no_reason.as_object_mut().unwrap().remove("setup_error");
+    assert!(!validator.is_valid(&no_reason));
+
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<error") && junit.contains("ENV-1"),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("could not be set up"), "{md}");
+    assert!(!md.contains("What to fix"), "{md}");
 }
 
 #[tokio::test]
