@@ -13,6 +13,9 @@ use crate::contract::Endpoint;
 /// Bumped on any incompatible change of `limits.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of `limits.json`, as shipped in the repository.
+pub const SCHEMA: &str = include_str!("limits.schema.json");
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LimitsReport {
