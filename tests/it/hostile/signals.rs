@@ -129,7 +129,7 @@ async fn load_is_interrupted(signal: &str) {
     args.push("--report-dir".into());
     args.push(out.display().to_string());
     let (code, stderr) = interrupt(&args, "set up in", signal).await;
-    assert_eq!(code, 0, "no SLO given, none broken:\n{stderr}");
+    assert_eq!(code, 1, "interrupted, although no SLO was given:\n{stderr}");
     let json = assert_file_valid(
         chat_harness::load::summary::SCHEMA,
         &out.join("summary.json"),
