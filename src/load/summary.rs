@@ -47,7 +47,7 @@ pub struct Summary {
     pub poll_lateness: HistSummary,
     /// Per second: requests, errors, active users.
     pub timeline: Vec<Tick>,
-    /// goose's own request rows.
+    /// goose's own request rows; null in a partial summary.
     pub goose: Option<GooseOutcome>,
     /// Objectives given with `--slo` and whether they held.
     pub slo: Vec<SloResult>,
