@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use chat_harness::capacity::report::{CapacityReport, Knee, StepReport};
 use chat_harness::capacity::{model_report, CapacityConfig};
 use chat_harness::contract::{Endpoint, LimitsTable};
+use chat_harness::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::limits::probe::Concurrent;
 use chat_harness::limits::report::{
     Atomicity, EndpointReport, Finding, LimitsReport, Refusal, Status,
@@ -331,16 +332,64 @@ fn the_models_serialise_to_valid_documents() {
     for (name, schema, json) in samples() {
         assert_valid(schema, &json, name);
     }
+    // A progress summary, written before goose has reported.
+    let mut partial = summary();
+    partial.partial = true;
+    partial.goose = None;
+    partial.stopped_early = Some("interrupted".into());
+    assert_valid(
+        SUMMARY,
+        &serde_json::to_value(partial).unwrap(),
+        "a partial summary",
+    );
     // A shard's summary and a merge's, each with its optional object.
-    let mut shard = serde_json::to_value(summary()).unwrap();
-    shard["shard"] = json!({
-        "index": 1, "count": 2, "scenario_hash": "0123456789abcdef", "first_user": 4,
-        "users": 8, "first_cell": 1, "cells": 2, "chats": 6, "start_at": null,
-        "origin_unix_ms": 1767225600000i64, "late_ms": null, "late": false
+    let info = ShardInfo {
+        index: 1,
+        count: 2,
+        scenario_hash: "0123456789abcdef".into(),
+        first_user: 4,
+        users: 8,
+        first_cell: 1,
+        cells: 2,
+        chats: 6,
+        start_at: Some("2026-01-01T00:00:00Z".into()),
+        origin_unix_ms: 1_767_225_600_250,
+        late_ms: Some(250),
+        late: false,
+    };
+    let whole = summary();
+    let mut shard = whole.clone();
+    shard.shard = Some(info.clone());
+    assert_valid(
+        SUMMARY,
+        &serde_json::to_value(&shard).unwrap(),
+        "a shard's summary",
+    );
+    let mut merged = whole.clone();
+    merged.merged = Some(MergedInfo {
+        scenario_hash: info.scenario_hash.clone(),
+        shards: vec![ShardRow {
+            shard: info,
+            source: "results/shard-1".into(),
+            target: whole.target.clone(),
+            started_at: whole.started_at.clone(),
+            offset_s: 0,
+            elapsed_s: whole.elapsed_s,
+            stopped_early: Some("interrupted".into()),
+            partial: true,
+            max_active: 8,
+            requests: 3,
+            errors: 0,
+            latency_p99_us: 45_000,
+            delivery: whole.delivery.counts.clone(),
+            delivery_p99_us: 250_000,
+            poll_lateness_p99_us: 0,
+        }],
     });
-    assert_valid(SUMMARY, &shard, "a shard's summary");
-    shard["merged"] = json!({ "scenario_hash": "0123456789abcdef", "shards": [] });
-    assert_rejected(SUMMARY, &shard, "a summary is both a shard and a merge");
+    let mut both = serde_json::to_value(&merged).unwrap();
+    assert_valid(SUMMARY, &both, "a merged summary");
+    both["shard"] = serde_json::to_value(shard.shard).unwrap();
+    assert_rejected(SUMMARY, &both, "a summary is both a shard and a merge");
 }
 
 /// Removes the member at `pointer` (`/a/0/b`) from `json`.
