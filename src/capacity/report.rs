@@ -16,6 +16,9 @@ use crate::load::summary::Summary;
 /// Bumped on any incompatible change of `capacity.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of `capacity.json`, as shipped in the repository.
+pub const SCHEMA: &str = include_str!("capacity.schema.json");
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityReport {

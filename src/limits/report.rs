@@ -13,6 +13,9 @@ use crate::contract::Endpoint;
 /// Bumped on any incompatible change of `limits.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of `limits.json`, as shipped in the repository.
+pub const SCHEMA: &str = include_str!("limits.schema.json");
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LimitsReport {
@@ -136,8 +139,9 @@ pub struct EndpointReport {
     pub limit: Finding,
     /// Whether `Remaining` fell by exactly one per accepted request.
     pub remaining: Finding,
-    /// Which form `X-RateLimit-Reset` took (`delta`, `epoch`, `mixed`,
-    /// `missing`) and whether it was consistent with `Date`.
+    /// Which form `X-RateLimit-Reset` took: `delta`, `epoch`, `missing`,
+    /// `inconsistent`, `none seen`, or `mixed (delta, missing)` and the like
+    /// when answers disagreed (see `limits.schema.json`).
     pub reset_form: String,
     pub reset: Finding,
     pub refusal: Refusal,

@@ -404,7 +404,10 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
     if cfg.progress && std::io::stderr().is_terminal() {
         eprintln!();
     }
-    if (outcome.interrupted || crate::shutdown::requested()) && shared.control.reason().is_none() {
+    // Only a signal interrupts a run; the scenario's own end, a revoked token
+    // or goose's error stop it otherwise, each with its own reason.
+    let interrupted = crate::shutdown::requested();
+    if (outcome.interrupted || interrupted) && shared.control.reason().is_none() {
         shared.control.stop(crate::shutdown::REASON.into());
     }
     if let Some(e) = &outcome.error {
@@ -429,9 +432,11 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         .revoked
         .load(std::sync::atomic::Ordering::Relaxed)
         > 0;
+    // An interrupted run exits 1 like an interrupted check, limits or
+    // capacity: what it measured is not the verdict of the whole scenario.
     let exit_code = if revoked {
         crate::exit_code::UNREACHABLE
-    } else if summary.slo_violated() {
+    } else if summary.slo_violated() || interrupted {
         crate::exit_code::TARGET_FAILED
     } else {
         crate::exit_code::SUCCESS

@@ -17,6 +17,10 @@ use super::stats::{EndpointSummary, Tick};
 /// Bumped on any incompatible change of the JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of `summary.json` (a run's, a shard's or a merge's), as
+/// shipped in the repository.
+pub const SCHEMA: &str = include_str!("summary.schema.json");
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
@@ -43,7 +47,7 @@ pub struct Summary {
     pub poll_lateness: HistSummary,
     /// Per second: requests, errors, active users.
     pub timeline: Vec<Tick>,
-    /// goose's own request rows.
+    /// goose's own request rows; null in a partial summary.
     pub goose: Option<GooseOutcome>,
     /// Objectives given with `--slo` and whether they held.
     pub slo: Vec<SloResult>,

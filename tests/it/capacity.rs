@@ -26,9 +26,20 @@ fn config(dir: &Path, slos: &[&str]) -> CapacityConfig {
     }
 }
 
+/// The report, valid against the schema, and each step's summary too.
 fn read(dir: &Path) -> CapacityReport {
-    let text = std::fs::read_to_string(dir.join("capacity.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let json = crate::schema::assert_file_valid(
+        chat_harness::capacity::report::SCHEMA,
+        &dir.join("capacity.json"),
+    );
+    let r: CapacityReport = serde_json::from_value(json).unwrap();
+    for s in &r.steps {
+        crate::schema::assert_file_valid(
+            chat_harness::load::summary::SCHEMA,
+            &Path::new(&s.report_dir).join("summary.json"),
+        );
+    }
+    r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

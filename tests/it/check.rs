@@ -239,18 +239,9 @@ async fn reports_are_written_valid_and_name_the_failure() {
     let out = run(c).await;
     assert_eq!(out.exit_code, 1);
 
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report.json breaks its schema: {errors:#?}"
+    let json = crate::schema::assert_file_valid(
+        chat_harness::report::json::SCHEMA,
+        &dir.path().join("report.json"),
     );
     let failed = json["checks"]
         .as_array()

@@ -38,8 +38,13 @@ fn wait(child: &mut Reaper, limit: Duration) -> i32 {
     }
 }
 
+/// A shard's or the merge's summary, valid against the schema.
 fn read(dir: &Path) -> Summary {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+    let json = crate::schema::assert_file_valid(
+        chat_harness::load::summary::SCHEMA,
+        &dir.join("summary.json"),
+    );
+    serde_json::from_value(json).unwrap()
 }
 
 fn serve(dir: &Path, users: usize) -> (Reaper, String, PathBuf) {

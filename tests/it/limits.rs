@@ -51,6 +51,13 @@ async fn run(
         .await
         .unwrap();
     server.shutdown().await;
+    // Every report as written, valid against the schema.
+    let dir = tempfile::tempdir().unwrap();
+    chat_harness::limits::write_reports(dir.path(), &report).unwrap();
+    crate::schema::assert_file_valid(
+        chat_harness::limits::report::SCHEMA,
+        &dir.path().join("limits.json"),
+    );
     report
 }
 

@@ -39,6 +39,10 @@ async fn run_smoke(defects: Vec<Defect>, slos: &[&str]) -> (LoadOutcome, tempfil
         .await
         .expect("the smoke run ends by itself")
         .unwrap();
+    crate::schema::assert_file_valid(
+        chat_harness::load::summary::SCHEMA,
+        &out.report_dir.join("summary.json"),
+    );
     (out, dir)
 }
 

@@ -10,3 +10,4 @@ mod limits;
 mod load;
 mod props;
 mod reference;
+mod schema;

@@ -1,7 +1,8 @@
-//! SIGINT and SIGTERM sent from a test to the spawned binary during `load`,
-//! `limits` and `capacity`: the command stops within a deadline, and the
-//! report it leaves is complete, parses back into its model and is marked
-//! interrupted. Each run uses the embedded reference server (loopback).
+//! SIGINT and SIGTERM sent from a test to the spawned binary during `check`,
+//! `load`, `limits` and `capacity`: the command stops within a deadline and
+//! exits 1, and the report it leaves is complete, valid against its schema,
+//! parses back into its model and is marked interrupted. Each run uses the
+//! embedded reference server (loopback).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{write_inputs, DEADLINE};
+use crate::schema::assert_file_valid;
 use chat_harness::capacity::report::CapacityReport;
 use chat_harness::limits::report::LimitsReport;
 use chat_harness::load::summary::Summary;
@@ -127,9 +129,12 @@ async fn load_is_interrupted(signal: &str) {
     args.push("--report-dir".into());
     args.push(out.display().to_string());
     let (code, stderr) = interrupt(&args, "set up in", signal).await;
-    assert_eq!(code, 0, "no SLO given, none broken:\n{stderr}");
-    let s: Summary =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(code, 1, "interrupted, although no SLO was given:\n{stderr}");
+    let json = assert_file_valid(
+        chat_harness::load::summary::SCHEMA,
+        &out.join("summary.json"),
+    );
+    let s: Summary = serde_json::from_value(json).unwrap();
     assert!(!s.partial, "the final summary, not a progress one");
     let why = s.stopped_early.as_deref().unwrap_or_default();
     assert!(why.contains("interrupted"), "stopped_early = {why:?}");
@@ -170,8 +175,11 @@ async fn limits_is_interrupted(signal: &str) {
     args.push(out.display().to_string());
     let (code, stderr) = interrupt(&args, "limits: measuring", signal).await;
     assert_eq!(code, 1, "{stderr}");
-    let r: LimitsReport =
-        serde_json::from_slice(&std::fs::read(out.join("limits.json")).unwrap()).unwrap();
+    let json = assert_file_valid(
+        chat_harness::limits::report::SCHEMA,
+        &out.join("limits.json"),
+    );
+    let r: LimitsReport = serde_json::from_value(json).unwrap();
     assert!(r.interrupted && !r.holds, "{r:?}");
     assert!(r.duration_seconds < 20.0);
     let md = std::fs::read_to_string(out.join("limits.md")).unwrap();
@@ -209,8 +217,11 @@ async fn capacity_is_interrupted(signal: &str) {
     args.push(out.display().to_string());
     let (code, stderr) = interrupt(&args, "set up in", signal).await;
     assert_eq!(code, 1, "{stderr}");
-    let r: CapacityReport =
-        serde_json::from_slice(&std::fs::read(out.join("capacity.json")).unwrap()).unwrap();
+    let json = assert_file_valid(
+        chat_harness::capacity::report::SCHEMA,
+        &out.join("capacity.json"),
+    );
+    let r: CapacityReport = serde_json::from_value(json).unwrap();
     assert!(r.interrupted, "{}", r.stopped_because);
     assert!(
         r.stopped_because.contains("interrupted"),
@@ -223,7 +234,8 @@ async fn capacity_is_interrupted(signal: &str) {
         "the interrupted step is kept, no other starts"
     );
     let step = out.join("step-000004").join("summary.json");
-    let s: Summary = serde_json::from_slice(&std::fs::read(step).unwrap()).unwrap();
+    let step = assert_file_valid(chat_harness::load::summary::SCHEMA, &step);
+    let s: Summary = serde_json::from_value(step).unwrap();
     assert!(s.stopped_early.is_some_and(|w| w.contains("interrupted")));
 }
 
@@ -245,19 +257,7 @@ async fn check_is_interrupted(signal: &str) {
     args.push(out.display().to_string());
     let (code, output) = interrupt(&args, "== auth", signal).await;
     assert_eq!(code, 1, "{output}");
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&json)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report.json breaks its schema: {errors:#?}"
-    );
+    let json = assert_file_valid(chat_harness::report::json::SCHEMA, &out.join("report.json"));
     assert_eq!(json["status"], "interrupted", "{output}");
     let checks = json["checks"].as_array().unwrap();
     let cut = checks
