@@ -372,12 +372,10 @@ async fn usage_and_setup_errors_have_their_exit_codes() {
 
     // The reports say so, rather than being absent: a CI publishing
     // junit.xml shows why nothing ran.
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
-    let schema: serde_json::Value =
-        serde_json::from_str(chat_harness::report::json::SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    assert!(validator.is_valid(&json), "{json:#}");
+    let json = crate::schema::assert_file_valid(
+        chat_harness::report::json::SCHEMA,
+        &dir.path().join("report.json"),
+    );
     assert_eq!(json["status"], "setup_failed");
     assert_eq!(json["summary"]["verdict"], "setup_failed");
     let why = json["setup_error"].as_str().unwrap();
@@ -388,7 +386,11 @@ async fn usage_and_setup_errors_have_their_exit_codes() {
     // The schema insists on the reason.
     let mut no_reason = json.clone();
     no_reason.as_object_mut().unwrap().remove("setup_error");
-    assert!(!validator.is_valid(&no_reason));
+    crate::schema::assert_rejected(
+        chat_harness::report::json::SCHEMA,
+        &no_reason,
+        "a setup failure without its reason",
+    );
 
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(
