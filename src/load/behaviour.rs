@@ -438,10 +438,20 @@ impl UserRun {
             .record(endpoint, outcome, reply.status, reply.elapsed, prober);
         match reply.status {
             Some(s) if (200..300).contains(&s) => self.worked = true,
-            Some(401) if self.worked => {
+            // Every token of a run was issued by a login or signup (set-up's
+            // own, or `provision`'s saved in the accounts file): a 401 means
+            // it was revoked since, whether or not it had worked in this run
+            // (a login elsewhere between provisioning and the run rotates
+            // it as surely as one during the run).
+            Some(401) => {
                 shared.control.revoked.fetch_add(1, Ordering::Relaxed);
+                let what = if self.worked {
+                    "a token that had worked in this run was refused with 401"
+                } else {
+                    "a token was refused with 401 at its first use in this run"
+                };
                 shared.control.stop(format!(
-                    "a token that had worked in this run was refused with 401 (user #{}, {endpoint}): the server may rotate the secret at every login (AUTH-6); provision fresh tokens and do not log these users in elsewhere during a run",
+                    "tokens stopped working: {what} (user #{}, {endpoint}): the server may rotate the secret at every login (AUTH-6); provision fresh tokens and do not log these users in elsewhere during a run",
                     self.user
                 ));
             }

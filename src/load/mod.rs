@@ -163,8 +163,16 @@ async fn set_up(
                     .await
                     .map(|t| t.value)
                     .map_err(|e| {
+                        let revoked = if e.status() == Some(401) {
+                            format!(
+                                "tokens stopped working: the token of {} was refused with 401; the server may rotate the secret at every login (AUTH-6): provision fresh tokens and do not log these users in elsewhere; ",
+                                emails[c.creator as usize]
+                            )
+                        } else {
+                            String::new()
+                        };
                         format!(
-                            "creating chat #{i} ({} of {} users): {e}",
+                            "{revoked}creating chat #{i} ({} of {} users): {e}",
                             c.kind.as_str(),
                             c.members.len()
                         )
