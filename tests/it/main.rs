@@ -9,4 +9,5 @@ mod hostile;
 mod limits;
 mod load;
 mod props;
+mod provision;
 mod reference;
