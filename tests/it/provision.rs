@@ -46,6 +46,10 @@ async fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], limit: Dur
 }
 
 async fn provision(url: &str, count: usize, out: &Path) -> Output {
+    provision_waiting(url, count, out, "10s").await
+}
+
+async fn provision_waiting(url: &str, count: usize, out: &Path, max_wait: &str) -> Output {
     let count = count.to_string();
     let out = out.to_str().unwrap();
     run(
@@ -58,7 +62,7 @@ async fn provision(url: &str, count: usize, out: &Path) -> Output {
             "--out",
             out,
             "--max-wait",
-            "10s",
+            max_wait,
         ],
         Duration::from_secs(60),
     )
@@ -90,12 +94,25 @@ async fn provision_waits_for_the_signup_window_and_writes_private_working_tokens
     let server = server(3).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("users.toml");
+    // Someone else on this address spends the window's signups first: the
+    // first attempt is refused (429, Retry-After) and waited out.
+    let c = client(&server.url());
+    for i in 0..3 {
+        c.signup(&format!("other-{i}@example.com"), PASSWORD, "Other")
+            .await
+            .unwrap();
+    }
     let started = Instant::now();
     let out = provision(&server.url(), 7, &file).await;
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    // 3 signups per 2 s: the 7th waits for the third window.
-    assert!(took >= Duration::from_secs(3), "{took:?}: {}", text(&out));
+    // 3 signups per 2 s: the 7th waits for the fourth window.
+    assert!(took >= Duration::from_secs(4), "{took:?}: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0/7: waiting"),
+        "{}",
+        text(&out)
+    );
 
     #[cfg(unix)]
     {
@@ -108,9 +125,12 @@ async fn provision_waits_for_the_signup_window_and_writes_private_working_tokens
     let emails: Vec<&str> = accounts.iter().map(|a| a.email.as_str()).collect();
     assert_eq!(emails[0], "lh-user-000000@example.com");
     assert_eq!(emails[6], "lh-user-000006@example.com");
-    assert_eq!(server.core().accounts().len(), 7, "one signup per account");
+    assert_eq!(
+        server.core().accounts().len(),
+        3 + 7,
+        "one signup per account"
+    );
 
-    let c = client(&server.url());
     for a in &accounts {
         let creds = a.credentials().expect("a token pair");
         c.get_chats(&creds)
@@ -173,6 +193,27 @@ async fn provision_resumes_and_signs_up_only_the_missing_users() {
     for a in &second {
         c.get_chats(&a.credentials().unwrap()).await.unwrap();
     }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_stops_past_max_wait_and_keeps_what_it_made() {
+    // 2 signups a minute: the third would wait about a minute.
+    let cfg = ServerConfig::default()
+        .with_users(Vec::new())
+        .with_limit(Endpoint::Signup, 2);
+    let server = serve(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    let out = provision_waiting(&server.url(), 3, &file, "1s").await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("more than --max-wait") && stderr.contains("2 accounts saved"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(accounts::load(&file).unwrap().len(), 2);
     server.shutdown().await;
 }
 
