@@ -74,7 +74,8 @@ pub struct LoadArgs {
     /// exit 1 when one is violated.
     #[arg(long = "slo", value_name = "OBJECTIVE")]
     pub slos: Vec<String>,
-    /// Replace the scenario's duration (time at full load).
+    /// Replace the scenario's duration (time at full load; with
+    /// `iterations`, the upper bound of that time).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Replace the scenario's number of users (rate ramps only).

@@ -127,6 +127,9 @@ fn print_verdict(s: &crate::load::summary::Summary) {
     if let Some(r) = &s.stopped_early {
         println!("stopped early: {r}");
     }
+    if let Some(it) = &s.users.iterations {
+        println!("{}", it.sentence());
+    }
     for slo in &s.slo {
         println!(
             "SLO {}: {} (measured {})",

@@ -77,6 +77,8 @@ pub fn step_scenario(base: &Scenario, users: u32, ramp: Duration, hold: Duration
         users_per_second: users as f64 / ramp.as_secs_f64().max(0.1),
     };
     s.duration = hold;
+    // A step holds its load for a time: a scenario's iterations do not apply.
+    s.iterations = None;
     s
 }
 

@@ -19,7 +19,9 @@ use super::shard::ShardInfo;
 use crate::load::delivery::{DeliveryCounts, DeliveryReport};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
-use crate::load::summary::{RequestsSummary, Summary, UsersSummary, SCHEMA_VERSION};
+use crate::load::summary::{
+    IterationsSummary, RequestsSummary, Summary, UsersSummary, SCHEMA_VERSION,
+};
 use crate::load::{GooseOutcome, GooseRow};
 
 /// A merged report's record of its shards, in `summary.json`.
@@ -336,6 +338,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         max_active: 0,
         personas: BTreeMap::new(),
         chats: 0,
+        iterations: None,
     };
     let mut all = HistSum::new("request latency");
     let mut delivery = HistSum::new("delivery latency");
@@ -355,6 +358,15 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         users.chats += s.users.chats;
         for (k, v) in &s.users.personas {
             *users.personas.entry(k.clone()).or_default() += v;
+        }
+        if let Some(it) = &s.users.iterations {
+            let m = users.iterations.get_or_insert(IterationsSummary {
+                per_user: it.per_user,
+                finished: 0,
+                unfinished: 0,
+            });
+            m.finished += it.finished;
+            m.unfinished += it.unfinished;
         }
         total += s.requests.total;
         errors += s.requests.errors;
@@ -528,6 +540,7 @@ mod tests {
                 max_active: 10,
                 personas: BTreeMap::from([("chatter".to_owned(), 10)]),
                 chats: 4,
+                iterations: None,
             },
             requests: RequestsSummary {
                 total: n,

@@ -5,8 +5,8 @@
 //! the engine can stop users promptly, and then does it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -93,13 +93,40 @@ pub struct Shared {
     pub chat_ids: Vec<String>,
     /// Marks this run's messages.
     pub tag: String,
-    /// Messages are sent until here.
+    /// Messages are sent until here (with `iterations`: at the latest).
     pub send_until: Instant,
-    /// Polling stops here.
-    pub end: Instant,
+    /// Polling stops here at the latest: `send_until` and the grace period.
+    /// An `iterations` run ends earlier, see [`Shared::end`].
+    pub deadline: Instant,
+    /// Users that have performed all their iterations.
+    pub finished: AtomicU32,
+    /// When the last user finished its iterations.
+    pub all_finished: OnceLock<Instant>,
 }
 
 impl Shared {
+    /// Polling stops here: the deadline, or a grace period after every user
+    /// finished its iterations.
+    pub fn end(&self) -> Instant {
+        match self.all_finished.get() {
+            Some(t) => (*t + self.scenario.grace).min(self.deadline),
+            None => self.deadline,
+        }
+    }
+
+    /// An `iterations` run whose users all finished, and whose grace is over.
+    pub fn completed(&self, now: Instant) -> bool {
+        self.all_finished.get().is_some() && now >= self.end()
+    }
+
+    /// A user performed its last iteration.
+    fn user_finished(&self, now: Instant) {
+        let n = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if n as usize >= self.plan.users.len() {
+            let _ = self.all_finished.set(now);
+        }
+    }
+
     pub fn polls(scenario: &Scenario, plan: &Plan, user: u32) -> bool {
         scenario.personas[plan.users[user as usize].persona]
             .persona
@@ -132,7 +159,10 @@ pub struct UserRun {
     /// Prober burst or reader round.
     next_round: Option<Instant>,
     worked: bool,
+    /// Polling only: the run's grace period, or this user's iterations done.
     in_grace: bool,
+    /// Iterations still to perform (`iterations` runs only).
+    left: Option<u32>,
     /// The chat on screen; one at a time, as in the app.
     active: usize,
     screen: Option<Screen>,
@@ -216,7 +246,7 @@ impl UserRun {
             Persona::Reader(r) => Some(first(r.every, &mut rng)),
             _ => None,
         };
-        UserRun {
+        let mut run = UserRun {
             user,
             persona,
             rng,
@@ -227,10 +257,41 @@ impl UserRun {
             next_round,
             worked: false,
             in_grace: false,
+            left: s.iterations,
             active,
             screen,
             toggle_at,
+        };
+        // A user with nothing to count (no chat to poll or send to) is done
+        // at once rather than holding the run until its cap.
+        let can_iterate = match &run.persona {
+            Persona::PollerDesign(_) | Persona::PollerMobile(_) => !run.chats.is_empty(),
+            Persona::Chatter(_) => run.next_send.is_some(),
+            Persona::LimitProber(_) | Persona::Reader(_) => run.next_round.is_some(),
+        };
+        if run.left.is_some() && !can_iterate {
+            run.left = Some(0);
+            run.finish(shared, now);
         }
+        run
+    }
+
+    /// One iteration performed (see [`Persona`]): the last one makes the
+    /// user done, polling only from then on, as in the grace period.
+    fn iterated(&mut self, shared: &Shared) {
+        let Some(n) = self.left.as_mut() else { return };
+        if self.in_grace || *n == 0 {
+            return;
+        }
+        *n -= 1;
+        if *n == 0 {
+            self.finish(shared, Instant::now());
+        }
+    }
+
+    fn finish(&mut self, shared: &Shared, now: Instant) {
+        shared.user_finished(now);
+        self.enter_grace(shared, now);
     }
 
     fn next_due(&self) -> Option<(Instant, Due)> {
@@ -261,28 +322,43 @@ impl UserRun {
     /// Returns false once the user has nothing left to do.
     pub async fn step<W: Wire>(&mut self, wire: &mut W, shared: &Shared) -> bool {
         let now = Instant::now();
-        if now >= shared.end || shared.control.stopped() {
+        let end = shared.end();
+        if now >= end || shared.control.stopped() {
             return false;
         }
         if now >= shared.send_until && !self.in_grace {
             self.enter_grace(shared, now);
         }
         let Some((at, due)) = self.next_due() else {
-            tokio::time::sleep(MAX_NAP.min(shared.end - now)).await;
+            tokio::time::sleep(MAX_NAP.min(end - now)).await;
             return true;
         };
         if at > now {
-            let until = at.min(now + MAX_NAP).min(shared.end);
+            let until = at.min(now + MAX_NAP).min(end);
             tokio::time::sleep_until(until.into()).await;
             if until < at {
                 return true;
             }
         }
         match due {
-            Due::Poll(i) => self.poll(i, at, wire, shared).await,
+            Due::Poll(i) => {
+                self.poll(i, at, wire, shared).await;
+                if matches!(
+                    self.persona,
+                    Persona::PollerDesign(_) | Persona::PollerMobile(_)
+                ) {
+                    self.iterated(shared);
+                }
+            }
             Due::Toggle => self.toggle(shared),
-            Due::Send => self.send(wire, shared).await,
-            Due::Round => self.round(wire, shared).await,
+            Due::Send => {
+                self.send(wire, shared).await;
+                self.iterated(shared);
+            }
+            Due::Round => {
+                self.round(wire, shared).await;
+                self.iterated(shared);
+            }
         }
         true
     }
@@ -362,10 +438,20 @@ impl UserRun {
             .record(endpoint, outcome, reply.status, reply.elapsed, prober);
         match reply.status {
             Some(s) if (200..300).contains(&s) => self.worked = true,
-            Some(401) if self.worked => {
+            // Every token of a run was issued by a login or signup (set-up's
+            // own, or `provision`'s saved in the accounts file): a 401 means
+            // it was revoked since, whether or not it had worked in this run
+            // (a login elsewhere between provisioning and the run rotates
+            // it as surely as one during the run).
+            Some(401) => {
                 shared.control.revoked.fetch_add(1, Ordering::Relaxed);
+                let what = if self.worked {
+                    "a token that had worked in this run was refused with 401"
+                } else {
+                    "a token was refused with 401 at its first use in this run"
+                };
                 shared.control.stop(format!(
-                    "a token that had worked in this run was refused with 401 (user #{}, {endpoint}): the server may rotate the secret at every login (AUTH-6); provision fresh tokens and do not log these users in elsewhere during a run",
+                    "tokens stopped working: {what} (user #{}, {endpoint}): the server may rotate the secret at every login (AUTH-6); provision fresh tokens and do not log these users in elsewhere during a run",
                     self.user
                 ));
             }
@@ -510,7 +596,7 @@ impl UserRun {
                 self.next_round = Some(now + p.every);
                 let content = "[probe] rate-limit probe".to_owned();
                 for _ in 0..p.burst {
-                    if shared.control.stopped() || Instant::now() >= shared.end {
+                    if shared.control.stopped() || Instant::now() >= shared.end() {
                         break;
                     }
                     let mut params: Vec<(&'static str, &str)> = Vec::new();

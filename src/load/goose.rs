@@ -168,7 +168,11 @@ fn goose_args(shared: &Shared, cfg: &EngineConfig) -> Vec<String> {
         format!("{}", cfg.timeout.as_secs_f64().ceil().max(1.0)),
     ];
     // goose counts run time from when every user has started; we stop
-    // ourselves at `shared.end`, so give it a little more than that.
+    // ourselves at `shared.end()`, so give it a little more than that (the
+    // cap: an `iterations` run ends earlier, when the killswitch in `step`
+    // sees it complete). goose's own `--iterations` counts passes over the
+    // scenario's transactions, which here are steps of our behaviour, not
+    // iterations of a persona: the behaviour counts them itself.
     let after_ramp = s.duration + s.grace + Duration::from_secs(2);
     match &s.ramp {
         Ramp::Rate { users_per_second } => {
@@ -288,6 +292,10 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
                 }
                 if shared.control.stopped() {
                     goose::trigger_killswitch("chat-harness stopped the run");
+                } else if shared.completed(Instant::now()) {
+                    // Every user did its iterations and the grace is over:
+                    // the run is complete, not interrupted (see `run`).
+                    goose::trigger_killswitch("every user finished its iterations");
                 }
                 if !more {
                     tokio::time::sleep(MAX_NAP).await;
@@ -330,7 +338,7 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
         }
     };
     let result = attack.execute().await;
-    let interrupted = goose::is_killswitch_triggered();
+    let interrupted = goose::is_killswitch_triggered() && !shared.completed(Instant::now());
     match result {
         Ok(m) => convert(&m, interrupted),
         Err(e) => GooseOutcome {

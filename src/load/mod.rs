@@ -163,8 +163,16 @@ async fn set_up(
                     .await
                     .map(|t| t.value)
                     .map_err(|e| {
+                        let revoked = if e.status() == Some(401) {
+                            format!(
+                                "tokens stopped working: the token of {} was refused with 401; the server may rotate the secret at every login (AUTH-6): provision fresh tokens and do not log these users in elsewhere; ",
+                                emails[c.creator as usize]
+                            )
+                        } else {
+                            String::new()
+                        };
                         format!(
-                            "creating chat #{i} ({} of {} users): {e}",
+                            "{revoked}creating chat #{i} ({} of {} users): {e}",
                             c.kind.as_str(),
                             c.members.len()
                         )
@@ -205,7 +213,7 @@ fn summarise(
     let per_endpoint = st.endpoints();
     let (total, errors) = st.totals();
     let elapsed = now
-        .min(shared.end)
+        .min(shared.end())
         .saturating_duration_since(st.origin())
         .as_secs_f64();
     let sum = |f: fn(&stats::EndpointSummary) -> u64| per_endpoint.values().map(f).sum::<u64>();
@@ -224,6 +232,14 @@ fn summarise(
             max_active: st.max_users.load(std::sync::atomic::Ordering::Relaxed),
             personas: persona_counts(&shared.scenario, &shared.plan),
             chats: shared.plan.chats.len() as u32,
+            iterations: shared.scenario.iterations.map(|per_user| {
+                let finished = shared.finished.load(std::sync::atomic::Ordering::SeqCst);
+                summary::IterationsSummary {
+                    per_user,
+                    finished,
+                    unfinished: (shared.plan.users.len() as u32).saturating_sub(finished),
+                }
+            }),
         },
         requests: RequestsSummary {
             total,
@@ -380,7 +396,9 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         chat_ids,
         tag,
         send_until,
-        end: send_until + scenario.grace,
+        deadline: send_until + scenario.grace,
+        finished: Default::default(),
+        all_finished: Default::default(),
         plan,
         scenario,
     });

@@ -1,5 +1,6 @@
 //! Load scenarios as data (`scenarios/*.toml`): how many users, how fast they
-//! start, how long the run lasts, how users map to chats, and the weighted mix
+//! start, how long the run lasts (a duration, or a number of iterations per
+//! user bounded by a duration), how users map to chats, and the weighted mix
 //! of personas with their parameters. Parsing resolves every default, so the
 //! resolved form is exactly what runs (and what the snapshot test pins). A
 //! malformed file is refused with `file:line: field: what is wrong`.
@@ -21,9 +22,15 @@ pub struct Scenario {
     pub users: u32,
     /// How users start (goose's hatch rate or a test plan).
     pub ramp: Ramp,
-    /// Time at full load after the ramp (messages are sent during ramp and this).
+    /// Time at full load after the ramp (messages are sent during ramp and
+    /// this). With `iterations`, the upper bound of that time instead: users
+    /// that have not finished by then stop, and the summary says how many.
     #[serde(with = "ms")]
     pub duration: Duration,
+    /// Iterations of its persona each user performs before it stops sending
+    /// (see `Persona::iteration`); the run then ends when every user is done,
+    /// after the grace period. None: the run lasts `duration`.
+    pub iterations: Option<u32>,
     /// Polling only, no new messages: lets every poller catch up before loss is judged.
     #[serde(with = "ms")]
     pub grace: Duration,
@@ -73,13 +80,29 @@ pub struct PersonaSpec {
     pub persona: Persona,
 }
 
+/// What a simulated user does.
+///
+/// With `iterations = N` each user performs N iterations of its persona,
+/// as defined on each variant, and is then done: it sends and probes no
+/// more, and a user that polls keeps polling every one of its chats (as in
+/// the grace period) until the run ends, so that messages sent to it are
+/// still seen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Persona {
+    /// Polls the chat on screen with the design's model. One iteration: one
+    /// get_messages (a poll, whatever its answer).
     PollerDesign(DesignParams),
+    /// Polls like the reference mobile client. One iteration: one
+    /// get_messages (a poll, whatever its answer).
     PollerMobile(MobileParams),
+    /// Sends to the chat on screen and polls it. One iteration: one
+    /// send_message (whatever its answer); its polls are not counted.
     Chatter(ChatterParams),
+    /// Bursts past an endpoint's limit. One iteration: one burst.
     LimitProber(ProberParams),
+    /// get_chats, get_chat_participants, mark_as_read. One iteration: one
+    /// such round.
     Reader(ReaderParams),
 }
 
@@ -195,6 +218,10 @@ pub struct ReaderParams {
     pub every: Duration,
 }
 
+/// The upper bound of an `iterations` run whose file gives no `duration`:
+/// every run stays bounded in time.
+pub const DEFAULT_ITERATIONS_CAP: Duration = Duration::from_secs(600);
+
 /// A scenario file that cannot be used (file, line and field).
 pub type ScenarioError = crate::input::InputError;
 
@@ -215,6 +242,7 @@ struct Raw {
     description: Option<String>,
     users: Option<S<i64>>,
     duration: Option<S<String>>,
+    iterations: Option<S<i64>>,
     grace: Option<S<String>>,
     seed: Option<S<i64>>,
     ramp: Option<RawRamp>,
@@ -366,9 +394,21 @@ impl Scenario {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "scenario".into()),
         };
-        let duration = match &raw.duration {
-            Some(d) => cx.duration(d, "duration")?,
-            None => return Err(cx.err(0, "duration", "missing (e.g. duration = \"60s\")")),
+        let iterations = raw
+            .iterations
+            .as_ref()
+            .map(|n| cx.int(n, "iterations", 1, 1_000_000))
+            .transpose()?;
+        let duration = match (&raw.duration, iterations) {
+            (Some(d), _) => cx.duration(d, "duration")?,
+            (None, Some(_)) => DEFAULT_ITERATIONS_CAP,
+            (None, None) => {
+                return Err(cx.err(
+                    0,
+                    "duration",
+                    "missing: give duration = \"60s\", or iterations = N (each user N iterations, duration then an upper bound)",
+                ))
+            }
         };
         let grace = cx.opt_duration(&raw.grace, "grace", Duration::from_secs(5))?;
         let seed = raw.seed.as_ref().map_or(1, |s| *s.get_ref() as u64);
@@ -422,6 +462,7 @@ impl Scenario {
             users,
             ramp,
             duration,
+            iterations,
             grace,
             seed,
             topology: Topology {
@@ -448,7 +489,8 @@ impl Scenario {
         }
     }
 
-    /// The same scenario with its times scaled (used by `--duration`).
+    /// The same scenario with another duration (`--duration`): the time at
+    /// full load, or with `iterations` its upper bound.
     pub fn with_duration(mut self, d: Duration) -> Self {
         self.duration = d;
         self
@@ -837,7 +879,10 @@ mod tests {
             ("users = -3\nduration = \"5s\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1: users: must be between 1"),
             (format!("{base}[ramp]\nusers_per_second = 0.0\n[[persona]]\nkind = \"chatter\"\n"), "x.toml:4: ramp.users_per_second: must be above 0"),
             (base.to_string(), "x.toml:3: persona: at least one"),
-            ("users = 4\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1: duration: missing"),
+            ("users = 4\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1: duration: missing: give duration = \"60s\", or iterations = N"),
+            ("users = 4\niterations = 0\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2: iterations: must be between 1 and 1000000, got 0"),
+            ("users = 4\niterations = \"5\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2: invalid type: string \"5\", expected i64"),
+            ("users = 4\niterations = 3\nduration = \"soon\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:3: duration: \"soon\" is not a duration"),
             (format!("{base}[[persona]]\nkind = \"poller-mobile\"\nbackoff = 0.5\n"), "x.toml:5: persona[0].backoff: must be between 1 and 10"),
         ];
         for (text, want) in cases {
@@ -847,6 +892,23 @@ mod tests {
                 "{text:?}:\n got {err:?}\nwant {want:?}"
             );
         }
+    }
+
+    /// An iteration-count scenario: `duration` is the cap, 10 minutes when
+    /// the file gives none, and `--duration` still overrides it.
+    #[test]
+    fn iterations_resolve_with_a_cap() {
+        let text = "name = \"few\"\nusers = 4\niterations = 3\ngrace = \"1s\"\n[[persona]]\nkind = \"chatter\"\nsend_every = \"100ms\"\n[[persona]]\nkind = \"reader\"\n";
+        let s = Scenario::parse(text, "few.toml").unwrap();
+        assert_eq!(s.iterations, Some(3));
+        assert_eq!(s.duration, DEFAULT_ITERATIONS_CAP);
+        insta::assert_yaml_snapshot!(s);
+        let capped = Scenario::parse(&format!("duration = \"20s\"\n{text}"), "few.toml").unwrap();
+        assert_eq!(capped.duration, Duration::from_secs(20));
+        assert_eq!(
+            capped.with_duration(Duration::from_secs(7)).duration,
+            Duration::from_secs(7)
+        );
     }
 
     #[test]

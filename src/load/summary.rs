@@ -71,6 +71,40 @@ pub struct UsersSummary {
     pub personas: BTreeMap<String, u32>,
     /// Chats the users were spread over.
     pub chats: u32,
+    /// An `iterations` run: how many users performed all theirs. Absent on
+    /// a run of fixed duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<IterationsSummary>,
+}
+
+impl IterationsSummary {
+    /// One line for the Markdown and HTML summaries and the verdict.
+    pub fn sentence(&self) -> String {
+        let head = format!(
+            "Iterations: {} per user; {} users finished them",
+            self.per_user, self.finished
+        );
+        if self.unfinished == 0 {
+            format!("{head}.")
+        } else {
+            format!(
+                "{head}, {} did not: the run's cap (duration) or a stop cut it short.",
+                self.unfinished
+            )
+        }
+    }
+}
+
+/// How far the users of an `iterations` run got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationsSummary {
+    /// Iterations each user was to perform.
+    pub per_user: u32,
+    /// Users that performed all of them.
+    pub finished: u32,
+    /// Users that had not when the run's cap (`duration`) cut it short, or
+    /// when it was stopped; 0 when the run ended because every user was done.
+    pub unfinished: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +165,9 @@ impl Summary {
             personas.join(", "),
             self.users.chats
         );
+        if let Some(it) = &self.users.iterations {
+            let _ = writeln!(o, "{}\n", it.sentence());
+        }
         if !self.slo.is_empty() {
             let _ = writeln!(
                 o,
@@ -239,6 +276,9 @@ impl Summary {
             esc(&self.target), esc(&self.started_at), self.elapsed_s, self.users.planned, self.users.max_active,
             self.requests.total, self.requests.errors, d.sent, d.delivered, d.expected, d.lost, d.lost_client_model, d.duplicated, d.out_of_order
         );
+        if let Some(it) = &self.users.iterations {
+            let _ = write!(o, "<p>{}</p>", esc(&it.sentence()));
+        }
         if let Some(r) = &self.stopped_early {
             let _ = write!(o, "<p><b>Stopped early:</b> {}</p>", esc(r));
         }

@@ -9,5 +9,6 @@ mod hostile;
 mod limits;
 mod load;
 mod props;
+mod provision;
 mod reference;
 mod schema;
