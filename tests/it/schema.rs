@@ -174,6 +174,11 @@ fn summary() -> Summary {
             max_active: 12,
             personas: BTreeMap::from([("chatter".into(), 6), ("reader".into(), 1)]),
             chats: 9,
+            iterations: Some(chat_harness::load::summary::IterationsSummary {
+                per_user: 5,
+                finished: 11,
+                unfinished: 1,
+            }),
         },
         requests: RequestsSummary {
             total: 3,
