@@ -158,7 +158,9 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
         report.refresh(started.elapsed());
         report.write(&cfg.report_dir)?;
         if let Some(why) = stopped {
-            report.interrupted = why.to_ascii_lowercase().contains("interrupt");
+            // Only a signal interrupts; a step may also stop early because
+            // its tokens stopped working, which is the target's failure.
+            report.interrupted = crate::shutdown::requested();
             report.stopped_because = format!("the step of {users} users stopped early: {why}");
             break;
         }

@@ -441,8 +441,13 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
             poll_lateness_p99_us: s.poll_lateness.p99_us,
         });
     }
-    let mut targets: Vec<&str> = shards.iter().map(|r| r.summary.target.as_str()).collect();
-    targets.dedup();
+    // Each target once, in the order shards first name it (A, B, A -> A, B).
+    let mut targets: Vec<&str> = Vec::new();
+    for t in shards.iter().map(|r| r.summary.target.as_str()) {
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
     let earliest = shards
         .iter()
         .min_by_key(|r| r.info().origin_unix_ms)

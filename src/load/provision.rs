@@ -123,9 +123,16 @@ pub async fn run(cfg: ProvisionConfig) -> anyhow::Result<u8> {
             cfg.out.display()
         );
     }
-    let mut i = have.len();
+    // From the first number: a gap in the file (an account lost from it) is
+    // filled again, by a login when the server already has that user.
+    let mut i = 0;
     let mut login = false;
     while have.len() < cfg.count {
+        // The file may hold accounts of another prefix, or ours out of order:
+        // never make (or log into and list twice) one it already holds.
+        while have.iter().any(|a| a.email == cfg.email(i)) {
+            i += 1;
+        }
         let email = cfg.email(i);
         match attempt(&client, &cfg, &email, login)
             .await

@@ -193,6 +193,21 @@ async fn provision_resumes_and_signs_up_only_the_missing_users() {
     for a in &second {
         c.get_chats(&a.credentials().unwrap()).await.unwrap();
     }
+
+    // A gap: the first account lost from the file, the others kept. The gap
+    // is filled by logging that user in; no account is listed twice and
+    // nobody new is signed up.
+    accounts::save(&file, &second[1..]).unwrap();
+    let out = provision(&server.url(), 5, &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut third: Vec<String> = accounts::load(&file)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.email)
+        .collect();
+    third.sort();
+    assert_eq!(third, in_file);
+    assert_eq!(server.core().accounts().len(), 5);
     server.shutdown().await;
 }
 
