@@ -6,9 +6,11 @@
 //!
 //! What cannot be exact, and is said so: `users.max_active` is the sum of
 //! the shards' maxima (they reach full load together when started with
-//! `--start-at`), and goose's own rows keep exact counts and means but only
-//! the largest shard p99 (goose serialises no histogram); our per-endpoint
-//! latencies are exact.
+//! `--start-at`). goose's own rows keep exact counts and means, and their
+//! p99 is goose's percentile of the response-time buckets of every shard's
+//! goose `report.json` added together; when a shard's goose report is
+//! missing or unreadable, the rows show the largest shard p99 instead and
+//! `merged.goose_p99` says so. Our per-endpoint latencies are always exact.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,10 @@ pub struct MergedInfo {
     pub scenario_hash: String,
     /// One row per shard, in shard order.
     pub shards: Vec<ShardRow>,
+    /// How the p99 of goose's rows was merged: `exact` (goose's buckets of
+    /// every shard added), or `largest shard: <why>` when a shard's goose
+    /// report could not be read.
+    pub goose_p99: String,
 }
 
 /// One shard's part of a merged run.
@@ -273,14 +279,18 @@ fn add_counts(a: &mut DeliveryCounts, b: &DeliveryCounts) {
     a.late_visible += b.late_visible;
 }
 
-fn merge_goose(shards: &[ShardResult]) -> Option<GooseOutcome> {
+/// goose's rows of all shards, and how their p99 was merged (see
+/// [`MergedInfo::goose_p99`]).
+fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
     let outs: Vec<&GooseOutcome> = shards
         .iter()
         .filter_map(|r| r.summary.goose.as_ref())
         .collect();
     if outs.is_empty() {
-        return None;
+        return (None, "no goose rows".into());
     }
+    let reports: Vec<PathBuf> = shards.iter().map(|r| r.dir.join("report.json")).collect();
+    let exact = crate::load::merged_p99_ms(&reports);
     let mut rows: BTreeMap<String, (u64, u64, f64, f64)> = BTreeMap::new();
     for g in &outs {
         for row in &g.rows {
@@ -299,11 +309,10 @@ fn merge_goose(shards: &[ShardResult]) -> Option<GooseOutcome> {
             Some(format!("shard {}: {e}", r.info().index))
         })
         .collect();
-    Some(GooseOutcome {
+    let outcome = GooseOutcome {
         rows: rows
             .into_iter()
             .map(|(name, (success, fail, total_ms, p99_ms))| GooseRow {
-                name,
                 success,
                 fail,
                 mean_ms: if success + fail > 0 {
@@ -311,19 +320,29 @@ fn merge_goose(shards: &[ShardResult]) -> Option<GooseOutcome> {
                 } else {
                     0.0
                 },
-                p99_ms,
+                p99_ms: match &exact {
+                    Ok(p99) => p99.get(&name).copied().unwrap_or(p99_ms),
+                    Err(_) => p99_ms,
+                },
+                name,
             })
             .collect(),
         max_users: outs.iter().map(|g| g.max_users).sum(),
         duration_s: outs.iter().map(|g| g.duration_s).max().unwrap_or(0),
         interrupted: outs.iter().any(|g| g.interrupted),
         error: (!errors.is_empty()).then(|| errors.join("; ")),
-    })
+    };
+    let how = match exact {
+        Ok(_) => "exact".to_owned(),
+        Err(why) => format!("largest shard: {why}"),
+    };
+    (Some(outcome), how)
 }
 
 /// Merges checked shards (see [`check`]) into one summary.
 pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
     let first = shards.first().ok_or(MergeError::Empty)?;
+    let (goose, goose_p99) = merge_goose(shards);
     let origin = shards
         .iter()
         .map(|r| r.info().origin_unix_ms)
@@ -488,12 +507,13 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         },
         poll_lateness: lateness.hist.summary(),
         timeline,
-        goose: merge_goose(shards),
+        goose,
         slo: Vec::new(),
         shard: None,
         merged: Some(MergedInfo {
             scenario_hash: first.info().scenario_hash.clone(),
             shards: rows,
+            goose_p99,
         }),
     })
 }

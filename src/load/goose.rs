@@ -4,6 +4,8 @@
 //! users and keep its per-endpoint request metrics and HTML/JSON reports,
 //! and converts goose's metrics into our own types at the end.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -375,5 +377,149 @@ fn convert(m: &goose::metrics::GooseMetrics, interrupted: bool) -> GooseOutcome 
         duration_s: m.duration,
         interrupted,
         error: None,
+    }
+}
+
+/// goose's p99 per request row (ms) for the union of several runs: the
+/// response-time buckets that goose writes in each run's `report.json`
+/// (`raw_metrics.requests.<row>.raw_data`) added together, then goose's own
+/// percentile taken of the sum, so a merged row reads what one goose holding
+/// every request would have printed. `Err` names the first report that
+/// cannot be read; the caller then falls back to an inexact figure.
+pub fn merged_p99_ms(reports: &[PathBuf]) -> Result<BTreeMap<String, f64>, String> {
+    use goose::metrics::GooseRequestMetricTimingData;
+    use serde_json::{json, Map, Value};
+
+    // Per row: minimum, maximum, total (µs), counter, and the buckets.
+    #[derive(Default)]
+    struct Sum {
+        min_us: Option<u64>,
+        max_us: u64,
+        total_us: u64,
+        counter: u64,
+        buckets: BTreeMap<u64, u64>,
+    }
+    let mut rows: BTreeMap<String, Sum> = BTreeMap::new();
+    for path in reports {
+        let what = path.display();
+        let text = std::fs::read(path).map_err(|e| format!("{what}: {e}"))?;
+        let report: Value = serde_json::from_slice(&text).map_err(|e| format!("{what}: {e}"))?;
+        let requests = report
+            .pointer("/raw_metrics/requests")
+            .and_then(Value::as_object)
+            .ok_or_else(|| format!("{what}: no raw_metrics.requests"))?;
+        for (name, row) in requests {
+            let raw = row
+                .get("raw_data")
+                .ok_or_else(|| format!("{what}: {name}: no raw_data"))?;
+            let field = |k: &str| {
+                raw.get(k)
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| format!("{what}: {name}: no {k}"))
+            };
+            let counter = field("counter")?;
+            let s = rows.entry(name.clone()).or_default();
+            if counter > 0 {
+                let min = field("minimum_time_us")?;
+                s.min_us = Some(s.min_us.map_or(min, |m| m.min(min)));
+                s.max_us = s.max_us.max(field("maximum_time_us")?);
+            }
+            s.total_us += field("total_time_us")?;
+            s.counter += counter;
+            let buckets = raw
+                .get("times_us")
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("{what}: {name}: no times_us"))?;
+            for (bucket, n) in buckets {
+                let b: u64 = bucket
+                    .parse()
+                    .map_err(|_| format!("{what}: {name}: bucket {bucket:?}"))?;
+                *s.buckets.entry(b).or_default() += n.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|(name, s)| {
+            // goose's reader takes what goose's writer wrote: build that.
+            let times_us: Map<String, Value> = s
+                .buckets
+                .iter()
+                .map(|(b, n)| (b.to_string(), json!(n)))
+                .collect();
+            let min_us = s.min_us.unwrap_or(0);
+            let data = json!({
+                "minimum_time": min_us / 1000,
+                "maximum_time": s.max_us / 1000,
+                "total_time": s.total_us / 1000,
+                "counter": s.counter,
+                "times_us": times_us,
+                "minimum_time_us": min_us,
+                "maximum_time_us": s.max_us,
+                "total_time_us": s.total_us,
+            });
+            let t: GooseRequestMetricTimingData =
+                serde_json::from_value(data).map_err(|e| format!("{name}: {e}"))?;
+            Ok((name, t.percentile_us(0.99) as f64 / 1000.0))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merged_p99_ms;
+
+    /// A goose `report.json` holding one request row.
+    fn report(dir: &std::path::Path, name: &str, buckets: &[(u64, u64)]) -> std::path::PathBuf {
+        let counter: u64 = buckets.iter().map(|b| b.1).sum();
+        let times: serde_json::Map<String, serde_json::Value> = buckets
+            .iter()
+            .map(|(b, n)| (b.to_string(), serde_json::json!(n)))
+            .collect();
+        let min = buckets.first().map_or(0, |b| b.0);
+        let max = buckets.last().map_or(0, |b| b.0);
+        let total: u64 = buckets.iter().map(|(b, n)| b * n).sum();
+        let json = serde_json::json!({ "raw_metrics": { "requests": { "GET get_messages": {
+            "path": "get_messages", "method": "Custom",
+            "raw_data": {
+                "minimum_time": min / 1000, "maximum_time": max / 1000,
+                "total_time": total / 1000, "counter": counter, "times_us": times,
+                "minimum_time_us": min, "maximum_time_us": max, "total_time_us": total,
+            }
+        }}}});
+        let path = dir.join(name);
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn goose_p99_of_added_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        // 100 requests each. A: 98 at 100 µs, one at 200, one at 300.
+        // B: 99 at 100 µs, one at 1,000.
+        let a = report(dir.path(), "a.json", &[(100, 98), (200, 1), (300, 1)]);
+        let b = report(dir.path(), "b.json", &[(100, 99), (1000, 1)]);
+        let p = |paths: &[std::path::PathBuf]| merged_p99_ms(paths).unwrap()["GET get_messages"];
+        // goose's rank is round(n x 0.99): the 99th of 100 alone, the 198th
+        // of 200 together. Buckets under 128 µs are exact; 200 µs sits in a
+        // 2 µs bucket that reads its middle, 201 µs.
+        assert_eq!(p(std::slice::from_ref(&a)), 0.201);
+        assert_eq!(p(std::slice::from_ref(&b)), 0.1);
+        assert_eq!(p(&[a.clone(), b.clone()]), 0.201);
+        // Order does not matter; B twice: the 198th of 200 is among the 198
+        // requests at 100 µs.
+        assert_eq!(p(&[b.clone(), a.clone()]), 0.201);
+        assert_eq!(p(&[b.clone(), b.clone()]), 0.1);
+    }
+
+    #[test]
+    fn an_unreadable_goose_report_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.json");
+        let err = merged_p99_ms(&[missing]).unwrap_err();
+        assert!(err.contains("gone.json"), "{err}");
+        let odd = dir.path().join("odd.json");
+        std::fs::write(&odd, r#"{"raw_metrics": {"requests": {"GET x": {}}}}"#).unwrap();
+        let err = merged_p99_ms(&[odd]).unwrap_err();
+        assert!(err.contains("GET x") && err.contains("raw_data"), "{err}");
     }
 }

@@ -41,7 +41,7 @@ use crate::dist::shard::{Prepared, ShardRun};
 use crate::reference::{Defect, ServerConfig};
 use crate::{SetupError, UsageError};
 
-pub use self::goose::{GooseOutcome, GooseRow};
+pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use behaviour::{Control, Shared};
 use delivery::Tracker;
 use plan::Plan;

@@ -146,6 +146,30 @@ fn two_shard_processes_merge_into_one_report_that_accounts_for_everything() {
     assert!(info.iter().all(|i| i.late_ms.is_some_and(|ms| ms >= 0)));
     assert_eq!(m.merged.as_ref().unwrap().shards.len(), 2);
     assert!(m.slo[0].held);
+
+    // goose's p99 rows: its buckets of both shards added, goose's percentile
+    // of the sum (unit-tested on hand-made buckets in load/goose.rs). One
+    // shard's report alone gives back that shard's own p99. (The merged p99
+    // need not lie between the shards': goose ranks round(n x 0.99), so at
+    // these small counts each shard's p99 is its second slowest request and
+    // the merge's is the second slowest of all.)
+    assert_eq!(m.merged.as_ref().unwrap().goose_p99, "exact");
+    let reports: Vec<_> = (0..2).map(|i| shard_dir(i).join("report.json")).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let alone = chat_harness::load::merged_p99_ms(&reports[i..=i]).unwrap();
+        for r in &part.goose.as_ref().expect("goose rows").rows {
+            assert_eq!(
+                alone[&r.name], r.p99_ms,
+                "shard {i}, {}: goose's own p99",
+                r.name
+            );
+        }
+    }
+    let both = chat_harness::load::merged_p99_ms(&reports).unwrap();
+    for r in &m.goose.as_ref().expect("merged goose rows").rows {
+        assert_eq!(both[&r.name], r.p99_ms, "{}", r.name);
+    }
+
     for f in [
         "summary.md",
         "summary.html",

@@ -391,6 +391,7 @@ fn the_models_serialise_to_valid_documents() {
             delivery_p99_us: 250_000,
             poll_lateness_p99_us: 0,
         }],
+        goose_p99: "exact".into(),
     });
     let mut both = serde_json::to_value(&merged).unwrap();
     assert_valid(SUMMARY, &both, "a merged summary");
