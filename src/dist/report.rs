@@ -39,7 +39,7 @@ pub fn markdown(s: &Summary) -> String {
         let late = m.shards.iter().filter(|r| r.shard.late).count();
         let _ = writeln!(
             o,
-            "Merged from {} shards of scenario {} `{}`{}. Histograms are added exactly; \"at most running\" is the sum of the shards' maxima.\n",
+            "Merged from {} shards of scenario {} `{}`{}. Histograms are added exactly; \"at most running\" is the sum of the shards' maxima; goose's p99 rows: {}.\n",
             m.shards.len(),
             s.scenario,
             m.scenario_hash,
@@ -47,7 +47,8 @@ pub fn markdown(s: &Summary) -> String {
                 format!(", **{late} started late**")
             } else {
                 String::new()
-            }
+            },
+            m.goose_p99
         );
         let _ = writeln!(o, "## Shards\n\n| shard | users | chats | start | requests | errors | p99 | sent | delivered | lost | delivery p99 | poll lateness p99 | source |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for r in &m.shards {
