@@ -44,7 +44,8 @@ run_load() { # USERS SECONDS TAG [BIN]
 import json, os, subprocess, sys, time
 bin_, url, accounts, users, secs, dir_ = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 server = int(sys.argv[7])
-ramp = users / 1000  # steady-chat starts 1,000 users per second
+# steady-chat starts 1,000 users per second; RATE=N when SCENARIO says otherwise
+ramp = users / float(os.environ.get("RATE", "1000"))
 hz = os.sysconf("SC_CLK_TCK")
 err = open(dir_ + ".err", "w")
 p = subprocess.Popen([bin_, "--target", url, "--accounts", accounts, "load", "--scenario",
