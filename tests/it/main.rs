@@ -12,3 +12,4 @@ mod props;
 mod provision;
 mod reference;
 mod schema;
+mod spec;
