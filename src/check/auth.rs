@@ -67,11 +67,10 @@ async fn works(cx: &Ctx, c: &Credentials) -> Result<Exchange, Verdict> {
 async fn login_gives_pair(cx: &Ctx) -> Result<Verdict, Verdict> {
     let ex = match cx.fresh_user(true).await {
         Ok(u) => {
-            cx.send(
-                &Request::to(Endpoint::Login)
-                    .param("usr", &u.email)
-                    .param("pwd", u.password.as_deref().unwrap_or_default()),
-            )
+            cx.send(&Request::login(
+                &u.email,
+                u.password.as_deref().unwrap_or_default(),
+            ))
             .await?
         }
         Err(skip) => match cx.setup_logins.first() {
@@ -89,13 +88,7 @@ async fn wrong_password(cx: &Ctx) -> Result<Verdict, Verdict> {
         ("a wrong password", cx.a.email.as_str(), "wrong-Passw0rd!"),
         ("an unknown user", unknown.as_str(), "Passw0rd!"),
     ] {
-        let ex = cx
-            .send(
-                &Request::to(Endpoint::Login)
-                    .param("usr", usr)
-                    .param("pwd", pwd),
-            )
-            .await?;
+        let ex = cx.send(&Request::login(usr, pwd)).await?;
         expect_status(&ex, &[401], &format!("login with {what}"))?;
         let body = String::from_utf8_lossy(&ex.body);
         if body.contains("api_secret") || body.contains("api_key") {
@@ -314,23 +307,12 @@ async fn signup_works(cx: &Ctx) -> Result<Verdict, Verdict> {
     }
     let (email, pwd) = cx.new_identity();
     let ex = cx
-        .send(
-            &Request::to(Endpoint::Signup)
-                .param("email", &email)
-                .param("password", &pwd)
-                .param("full_name", "Signup Check"),
-        )
+        .send(&Request::signup(&email, &pwd, "Signup Check"))
         .await?;
     let pair = check_pair("signup", &ex)?;
     let used = works(cx, &Credentials::from(&pair)).await?;
     expect_status(&used, &[200], "get_chats with the pair signup returned")?;
-    let login = cx
-        .send(
-            &Request::to(Endpoint::Login)
-                .param("usr", &email)
-                .param("pwd", &pwd),
-        )
-        .await?;
+    let login = cx.send(&Request::login(&email, &pwd)).await?;
     check_pair("login as the new user", &login)?;
     Ok(Verdict::pass("the new user works and can log in"))
 }
@@ -342,22 +324,10 @@ async fn duplicate_signup(cx: &Ctx) -> Result<Verdict, Verdict> {
         ));
     }
     let (email, pwd) = cx.new_identity();
-    let first = cx
-        .send(
-            &Request::to(Endpoint::Signup)
-                .param("email", &email)
-                .param("password", &pwd)
-                .param("full_name", "First"),
-        )
-        .await?;
+    let first = cx.send(&Request::signup(&email, &pwd, "First")).await?;
     let pair = check_pair("the first signup", &first).step("setting up")?;
     let second = cx
-        .send(
-            &Request::to(Endpoint::Signup)
-                .param("email", &email)
-                .param("password", format!("{pwd}-other"))
-                .param("full_name", "Second"),
-        )
+        .send(&Request::signup(&email, format!("{pwd}-other"), "Second"))
         .await?;
     expect_status(&second, &[409, 417], "a second signup with the same e-mail")?;
     let used = works(cx, &Credentials::from(&pair)).await?;
@@ -370,13 +340,7 @@ async fn duplicate_signup(cx: &Ctx) -> Result<Verdict, Verdict> {
         .with(&second)
         .with(&used));
     }
-    let login = cx
-        .send(
-            &Request::to(Endpoint::Login)
-                .param("usr", &email)
-                .param("pwd", &pwd),
-        )
-        .await?;
+    let login = cx.send(&Request::login(&email, &pwd)).await?;
     if login.status != 200 {
         return Err(
             Verdict::fail("the first password stopped working after a duplicate signup")

@@ -282,9 +282,7 @@ impl Ctx {
                     let pwd = account.password.clone().unwrap_or_default();
                     // Setting up a user is not what a check measures: a
                     // refusal waits for the bucket even in rate-limit checks.
-                    let req = Request::to(Endpoint::Login)
-                        .param("usr", &account.email)
-                        .param("pwd", &pwd);
+                    let req = Request::login(&account.email, &pwd);
                     let ex = self
                         .send_retrying(&req, true)
                         .await
@@ -306,10 +304,7 @@ impl Ctx {
         if self.signup_allowed {
             let n = self.seq.fetch_add(1, Ordering::Relaxed);
             let (email, pwd) = signup_identity(&self.run_tag, n);
-            let req = Request::to(Endpoint::Signup)
-                .param("email", &email)
-                .param("password", &pwd)
-                .param("full_name", "Check User");
+            let req = Request::signup(&email, &pwd, "Check User");
             let r: LoginResult = self
                 .send_retrying(&req, true)
                 .await
@@ -374,12 +369,7 @@ impl Ctx {
     }
 
     pub async fn login(&self, email: &str, pwd: &str) -> Result<(LoginResult, Exchange), Verdict> {
-        self.call(
-            &Request::to(Endpoint::Login)
-                .param("usr", email)
-                .param("pwd", pwd),
-        )
-        .await
+        self.call(&Request::login(email, pwd)).await
     }
 
     /// A new Group chat of `owner` with `others`: each check gets chats of

@@ -197,9 +197,7 @@ fn error_probes(cx: &Ctx, chat: &str) -> Vec<(&'static str, Request)> {
     vec![
         (
             "login with a wrong password",
-            Request::to(Endpoint::Login)
-                .param("usr", &cx.a.email)
-                .param("pwd", "definitely-not-the-password"),
+            Request::login(&cx.a.email, "definitely-not-the-password"),
         ),
         (
             "get_messages without `chat`",

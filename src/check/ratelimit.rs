@@ -180,11 +180,10 @@ async fn send_probes(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<String>
         None => match cx.fresh_user(true).await {
             Ok(p) => {
                 let ex = cx
-                    .send(
-                        &Request::to(Endpoint::Login)
-                            .param("usr", &p.email)
-                            .param("pwd", p.password.as_deref().unwrap_or_default()),
-                    )
+                    .send(&Request::login(
+                        &p.email,
+                        p.password.as_deref().unwrap_or_default(),
+                    ))
                     .await?;
                 out.push((Endpoint::Login, ex));
             }
@@ -193,14 +192,7 @@ async fn send_probes(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<String>
     }
     if cx.signup_allowed {
         let (email, pwd) = cx.new_identity();
-        let ex = cx
-            .send(
-                &Request::to(Endpoint::Signup)
-                    .param("email", email)
-                    .param("password", pwd)
-                    .param("full_name", "Rate Probe"),
-            )
-            .await?;
+        let ex = cx.send(&Request::signup(email, pwd, "Rate Probe")).await?;
         out.push((Endpoint::Signup, ex));
     } else {
         notes.push("signup not probed: pass --signup".to_owned());
@@ -578,9 +570,7 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
 async fn login_keeps_window(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (endpoint, limit) = read_endpoint(cx)?;
     let u = own_user_or_skip(cx.fresh_user(true).await)?;
-    let login_req = Request::to(Endpoint::Login)
-        .param("usr", &u.email)
-        .param("pwd", u.password.as_deref().unwrap_or_default());
+    let login_req = Request::login(&u.email, u.password.as_deref().unwrap_or_default());
     // Two attempts: when the suite's own logins used up the login bucket,
     // wait for it and start over (the user's window may have aged meanwhile).
     for attempt in 0..2 {
@@ -674,9 +664,7 @@ async fn forwarded_for_ignored(cx: &Ctx) -> Result<Verdict, Verdict> {
         }
         Err(skip) => return Err(skip),
     };
-    let req = Request::to(Endpoint::Login)
-        .param("usr", &u.email)
-        .param("pwd", u.password.as_deref().unwrap_or_default());
+    let req = Request::login(&u.email, u.password.as_deref().unwrap_or_default());
     let (n, refusal) = count_until_refused(cx, &req, limit + 3).await?;
     let Some(refusal) = refusal else {
         return Err(Verdict::error(format!(

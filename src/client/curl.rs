@@ -64,11 +64,7 @@ mod tests {
     #[test]
     fn curl_commands() {
         let c = Credentials::new("key1", "s3cr3t");
-        let login = record(
-            Request::to(Endpoint::Login)
-                .param("usr", "alice@example.com")
-                .param("pwd", "Passw0rd!"),
-        );
+        let login = record(Request::login("alice@example.com", "Passw0rd!"));
         let get = record(
             Request::to(Endpoint::GetMessages)
                 .token(&c)

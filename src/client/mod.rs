@@ -139,6 +139,25 @@ impl Request {
         }
     }
 
+    /// login with its two parameters.
+    pub fn login(usr: impl Into<String>, pwd: impl Into<String>) -> Request {
+        Request::to(Endpoint::Login)
+            .param("usr", usr)
+            .param("pwd", pwd)
+    }
+
+    /// signup with its three parameters.
+    pub fn signup(
+        email: impl Into<String>,
+        password: impl Into<String>,
+        full_name: impl Into<String>,
+    ) -> Request {
+        Request::to(Endpoint::Signup)
+            .param("email", email)
+            .param("password", password)
+            .param("full_name", full_name)
+    }
+
     pub fn param(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.params.push((k.into(), v.into()));
         self
@@ -310,12 +329,7 @@ impl Client {
     }
 
     pub async fn login(&self, usr: &str, pwd: &str) -> Result<Typed<LoginResult>, ClientError> {
-        self.call(
-            &Request::to(Endpoint::Login)
-                .param("usr", usr)
-                .param("pwd", pwd),
-        )
-        .await
+        self.call(&Request::login(usr, pwd)).await
     }
 
     pub async fn signup(
@@ -324,13 +338,8 @@ impl Client {
         password: &str,
         full_name: &str,
     ) -> Result<Typed<LoginResult>, ClientError> {
-        self.call(
-            &Request::to(Endpoint::Signup)
-                .param("email", email)
-                .param("password", password)
-                .param("full_name", full_name),
-        )
-        .await
+        self.call(&Request::signup(email, password, full_name))
+            .await
     }
 
     pub async fn get_chats(&self, c: &Credentials) -> Result<Typed<Vec<ChatSummary>>, ClientError> {

@@ -903,10 +903,8 @@ async fn rl_7(front: Front) {
         (200, Some(1))
     );
     for i in 0..3 {
-        let req = Request::to(Endpoint::Login)
-            .param("usr", ALICE)
-            .param("pwd", "Passw0rd!")
-            .header("X-Forwarded-For", format!("10.0.0.{i}"));
+        let req =
+            Request::login(ALICE, "Passw0rd!").header("X-Forwarded-For", format!("10.0.0.{i}"));
         let ex = h.send(req).await;
         assert_eq!(ex.status, if i < 2 { 200 } else { 429 }, "login {i}");
     }

@@ -368,16 +368,11 @@ async fn observe(d: Defect, on: bool) -> String {
 }
 
 fn login(usr: &str, pwd: &str) -> Request {
-    Request::to(Endpoint::Login)
-        .param("usr", usr)
-        .param("pwd", pwd)
+    Request::login(usr, pwd)
 }
 
 fn signup(email: &str, pwd: &str) -> Request {
-    Request::to(Endpoint::Signup)
-        .param("email", email)
-        .param("password", pwd)
-        .param("full_name", "X")
+    Request::signup(email, pwd, "X")
 }
 
 /// Concurrent senders with a poller following `after`: "complete" when the

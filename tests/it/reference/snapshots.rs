@@ -55,13 +55,7 @@ fn redact(v: &mut Value) {
 async fn representative_answers() {
     let h = H::hyper(ServerConfig::default().with_limit(Endpoint::SendMessage, 2)).await;
     let (a, b) = (h.creds(ALICE), h.creds(BOB));
-    let login = h
-        .send(
-            Request::to(Endpoint::Login)
-                .param("usr", ALICE)
-                .param("pwd", "Passw0rd!"),
-        )
-        .await;
+    let login = h.send(Request::login(ALICE, "Passw0rd!")).await;
     insta::assert_json_snapshot!("login", shape(&login));
     let chat = h.direct(&a, BOB).await;
     h.say(&a, &chat, "hello").await;
@@ -108,12 +102,7 @@ async fn error_envelopes() {
         ("no_token", h.send(Request::to(Endpoint::GetChats)).await),
         (
             "wrong_password",
-            h.send(
-                Request::to(Endpoint::Login)
-                    .param("usr", ALICE)
-                    .param("pwd", "nope"),
-            )
-            .await,
+            h.send(Request::login(ALICE, "nope")).await,
         ),
         ("not_participant", h.messages(&a, &other, &[]).await),
         ("missing_chat", h.messages(&a, "CHAT-99999", &[]).await),
