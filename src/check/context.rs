@@ -341,18 +341,17 @@ impl Ctx {
             .await
     }
 
-    /// Sends; with `retry`, a 429 waits for Reset and is retried once.
+    /// Sends; with `retry`, a refusal (in any form, `contract::refusal`)
+    /// waits for Retry-After, Reset or the window and is retried once.
     async fn send_retrying(&self, req: &Request, retry: bool) -> Result<Exchange, Verdict> {
         let ex = self.client.send(req).await?;
-        if ex.status != 429 || !retry {
+        if !retry {
             return Ok(ex);
         }
-        let rl = ex.rate_limit();
-        let wait = rl
-            .seconds_until_reset(self.window_secs)
-            .or(rl.retry_after.value())
-            .unwrap_or(self.window_secs)
-            .min(self.window_secs + 1);
+        let Some(refusal) = ex.refusal() else {
+            return Ok(ex);
+        };
+        let wait = refusal.wait_seconds(self.window_secs);
         self.sleep(Duration::from_secs(wait) + Duration::from_millis(200))
             .await;
         Ok(self.client.send(req).await?)

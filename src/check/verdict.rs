@@ -104,8 +104,7 @@ impl From<ClientError> for Verdict {
         match e.exchange() {
             Some(ex) => {
                 let v = v.with(ex);
-                let rl = ex.rate_limit();
-                if ex.status == 429 || (ex.status >= 400 && rl.remaining.value() == Some(0)) {
+                if ex.refusal().is_some() {
                     v.note("the answer looks like a rate-limit refusal: the suite's own traffic may have spent this quota")
                 } else {
                     v

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Auth, ClientError, Encoding, Request, SuccessEnvelope};
-use crate::contract::{redact, ErrorEnvelope, RateLimitInfo};
+use crate::contract::{redact, ErrorEnvelope, RateLimitInfo, Refusal};
 
 /// The request as it went on the wire (secrets included: render it through
 /// [`RequestRecord::redacted`] or [`Exchange::to_curl`] for reports).
@@ -168,6 +168,12 @@ impl Exchange {
 
     pub fn rate_limit(&self) -> RateLimitInfo {
         RateLimitInfo::from_response(&self.headers, self.json().as_ref())
+    }
+
+    /// The rate limiter's refusal, in whatever form the server gave it
+    /// (see [`crate::contract::refusal`]).
+    pub fn refusal(&self) -> Option<Refusal> {
+        crate::contract::refusal::classify(self.status, &self.headers, &self.body)
     }
 
     /// The error envelope, when the body is a JSON object.

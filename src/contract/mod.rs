@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod limits;
 pub mod ratelimit;
 pub mod redact;
+pub mod refusal;
 pub mod timestamp;
 pub mod wire;
 
@@ -14,4 +15,5 @@ pub use endpoint::{Endpoint, Method};
 pub use envelope::ErrorEnvelope;
 pub use limits::LimitsTable;
 pub use ratelimit::RateLimitInfo;
+pub use refusal::Refusal;
 pub use timestamp::Timestamp;

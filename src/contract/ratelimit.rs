@@ -162,6 +162,44 @@ impl RateLimitInfo {
     }
 }
 
+impl RateLimitInfo {
+    /// A copy in which every missing header is filled from a same-named key
+    /// of the JSON body that holds a non-negative integer (servers that put
+    /// the values in the body); the look-alikes stay as they were.
+    pub fn with_body_values(&self) -> RateLimitInfo {
+        let mut out = self.clone();
+        for (name, slot) in [
+            (LIMIT, &mut out.limit),
+            (REMAINING, &mut out.remaining),
+            (RESET, &mut out.reset),
+        ] {
+            if !slot.is_missing() {
+                continue;
+            }
+            let found = self.lookalikes.iter().find_map(|l| {
+                (l.expected == name && l.found_in.starts_with("body key"))
+                    .then(|| l.value.trim().parse::<u64>().ok())
+                    .flatten()
+            });
+            if let Some(v) = found {
+                *slot = Field::Value(v);
+            }
+        }
+        out
+    }
+}
+
+/// The value of the first key of `body` (searched as the look-alikes are)
+/// that reads as `X-RateLimit-<suffix>` and holds a non-negative integer.
+pub fn body_value(body: &Value, suffix: &str) -> Option<u64> {
+    let mut found = Vec::new();
+    let expected = format!("x-ratelimit-{suffix}");
+    find_body_lookalikes(body, &expected, suffix, "", 0, &mut found);
+    found
+        .iter()
+        .find_map(|l| l.value.trim().parse::<u64>().ok())
+}
+
 fn field(headers: &HeaderMap, name: &str) -> Field {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {

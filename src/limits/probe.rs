@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, ClientConfig, ClientError, Credentials, Exchange, Request};
-use crate::contract::ratelimit::Field;
 use crate::contract::{Endpoint, RateLimitInfo};
 
 /// One bucket to hit: an endpoint as one identity.
@@ -108,28 +107,15 @@ impl Sample {
         let rate = ex.rate_limit();
         Sample {
             status: ex.status,
-            refused: is_refusal(ex, &rate),
+            refused: is_refusal(ex),
             rate,
         }
     }
 }
 
-/// A refusal by the limiter: 429, or another 4xx that says the quota is
-/// spent (Remaining 0, or a rate-limit exception class).
-pub fn is_refusal(ex: &Exchange, rate: &RateLimitInfo) -> bool {
-    if ex.status == 429 {
-        return true;
-    }
-    if !(400..500).contains(&ex.status) {
-        return false;
-    }
-    if rate.remaining == Field::Value(0) {
-        return true;
-    }
-    ex.envelope().is_some_and(|e| {
-        let t = e.exc_type.to_ascii_lowercase();
-        t.contains("ratelimit") || t.contains("toomanyrequests")
-    })
+/// A refusal by the limiter, in any form (`contract::refusal`).
+pub fn is_refusal(ex: &Exchange) -> bool {
+    ex.refusal().is_some()
 }
 
 /// What a sequential burst saw.

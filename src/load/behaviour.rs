@@ -42,6 +42,8 @@ pub struct Reply {
     pub body: Bytes,
     /// `X-RateLimit-Remaining`, when present and numeric.
     pub remaining: Option<u64>,
+    /// Whether a `Retry-After` header came (a refusal sign).
+    pub retry_after: bool,
     /// Request start to last body byte.
     pub elapsed: Duration,
 }
@@ -427,8 +429,14 @@ impl UserRun {
         let outcome = match reply.status {
             None => Outcome::Transport,
             Some(s) if (200..300).contains(&s) => Outcome::Ok,
-            Some(429) => Outcome::Refused,
-            Some(s) if (400..500).contains(&s) && reply.remaining == Some(0) && s != 401 => {
+            Some(s)
+                if crate::contract::refusal::is_refusal(
+                    s,
+                    reply.remaining,
+                    reply.retry_after,
+                    &reply.body,
+                ) =>
+            {
                 Outcome::Refused
             }
             Some(s) => Outcome::Failed(s),

@@ -125,6 +125,9 @@ impl GooseWire<'_> {
                 .get(crate::contract::ratelimit::REMAINING)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok());
+            reply.retry_after = resp
+                .headers()
+                .contains_key(crate::contract::ratelimit::RETRY_AFTER);
             if let Some(body) = read_capped(resp).await {
                 reply.status = Some(status);
                 reply.body = body;

@@ -302,6 +302,8 @@ async fn read_answer(
                         } else if v.windows(10).any(|w| w == b"keep-alive") {
                             keep = true;
                         }
+                    } else if name.eq_ignore_ascii_case(crate::contract::ratelimit::RETRY_AFTER) {
+                        reply.retry_after = true;
                     } else if name.eq_ignore_ascii_case(crate::contract::ratelimit::REMAINING) {
                         reply.remaining = std::str::from_utf8(h.value)
                             .ok()

@@ -83,22 +83,16 @@ async fn attempt(
             }
             Ok(Attempt::Done(creds))
         }
-        Err(e) => match e.status() {
-            Some(409) | Some(417) if !login => Ok(Attempt::Exists),
-            Some(s)
-                if s == 429
-                    || e.exchange().is_some_and(|x| {
-                        x.rate_limit().remaining.value() == Some(0) && (400..500).contains(&s)
-                    }) =>
-            {
-                let info = e.exchange().map(|x| x.rate_limit());
-                Ok(Attempt::Wait(
-                    info.as_ref()
-                        .and_then(wait_hint)
-                        .unwrap_or(Duration::from_secs(60)),
-                ))
-            }
-            _ => Err(e),
+        // A refusal in any form is waited out first: a 417 refusal of a
+        // signup is not "already exists".
+        Err(e) => match e.exchange().and_then(|x| x.refusal()) {
+            Some(refusal) => Ok(Attempt::Wait(
+                wait_hint(&refusal.rate).unwrap_or(Duration::from_secs(60)),
+            )),
+            None => match e.status() {
+                Some(409) | Some(417) if !login => Ok(Attempt::Exists),
+                _ => Err(e),
+            },
         },
     }
 }
