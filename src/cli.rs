@@ -265,9 +265,13 @@ pub struct CheckArgs {
     /// Show api_secret values, passwords and token secrets in reports.
     #[arg(long)]
     pub show_secrets: bool,
-    /// Create fresh users with signup where the suite needs them (and run the
-    /// signup checks). Always on for the embedded server.
+    /// Do not create users: the suite signs up fresh users where it needs
+    /// them (the signup checks among them) unless told not to; with this,
+    /// the signup checks are reported as not evaluated.
     #[arg(long)]
+    pub no_signup: bool,
+    /// Signup is on by default; kept so existing command lines still work.
+    #[arg(long, hide = true, conflicts_with = "no_signup")]
     pub signup: bool,
     /// The deployment's production origin, checked by CORS-1/2 besides localhost.
     #[arg(long, value_name = "ORIGIN")]
@@ -353,7 +357,7 @@ impl TryFrom<(&GlobalArgs, CheckArgs)> for crate::check::CheckConfig {
         Ok(CheckConfig {
             target,
             accounts,
-            signup: args.signup || embedded,
+            signup: !args.no_signup,
             limits,
             window_seconds,
             timeout: global.timeout,

@@ -13,6 +13,7 @@ use crate::client::{Client, ClientError, Credentials, Exchange, Request};
 use crate::contract::wire::{LoginResult, Message, SentMessage};
 use crate::contract::{Endpoint, LimitsTable};
 
+use super::budget::{BucketKey, Ledger};
 use super::verdict::{Step, Verdict};
 
 /// A user the suite acts as, logged in once.
@@ -60,6 +61,10 @@ pub struct Ctx {
     retry_refusals: AtomicBool,
     /// Expensive fixtures built once and shared by the checks that need them.
     pub shared: Shared,
+    /// The suite's own spending of the server's quotas.
+    pub ledger: Ledger,
+    /// Whether waits for quota are announced on stderr.
+    announce_waits: bool,
 }
 
 /// One answer per endpoint, and notes on endpoints not probed.
@@ -87,13 +92,109 @@ pub struct Setup {
     pub signup_allowed: bool,
     pub production_origin: Option<String>,
     pub accounts: Vec<Account>,
+    /// Announce waits for quota on stderr (what the suite waits for).
+    pub announce_waits: bool,
 }
 
-/// Why a run could not start: a usage problem (exit 2) or the target (exit 3).
+/// Why a run could not start: a usage problem (exit 2), the target or the
+/// accounts (exit 3), or an answer the contract forbids (exit 1: the
+/// clauses it breaks fail, the checks that needed the set-up are not
+/// evaluated).
 #[derive(Debug)]
 pub enum SetupFailure {
     Usage(String),
     Target(String),
+    Nonconformant {
+        /// The clauses the answer breaks, e.g. `ENV-2`, `AUTH-1`.
+        clauses: Vec<&'static str>,
+        verdict: Verdict,
+    },
+}
+
+/// A login or signup during set-up: refusals (in any form) are waited out,
+/// at most three times; an answer the contract forbids is a finding, not an
+/// unreachable target.
+async fn setup_pair(
+    client: &Client,
+    ledger: &Ledger,
+    limits: &LimitsTable,
+    req: Request,
+    what: String,
+    announce: bool,
+) -> Result<(LoginResult, Exchange), SetupFailure> {
+    let key = BucketKey::of(&req, limits);
+    let is_signup = Endpoint::from_path(&req.path) == Some(Endpoint::Signup);
+    let mut attempt = 0;
+    loop {
+        if let Some(k) = &key {
+            if let Some(w) = ledger.wait_for_room(k, 1, Instant::now()) {
+                if announce && w.duration >= Duration::from_secs(1) {
+                    eprintln!(
+                        "  waiting {:.1} s to {what}: {}",
+                        w.duration.as_secs_f64(),
+                        w.why
+                    );
+                }
+                tokio::time::sleep(w.duration).await;
+            }
+            ledger.charge(k, Instant::now());
+        }
+        let ex = client
+            .send(&req)
+            .await
+            .map_err(|e| SetupFailure::Target(format!("cannot {what}: {e}")))?;
+        if let Some(k) = &key {
+            ledger.observe(k, &ex, Instant::now());
+        }
+        if ex.refusal().is_some() && attempt < 3 {
+            attempt += 1;
+            if key.is_none() {
+                tokio::time::sleep(ledger.window()).await;
+            }
+            continue;
+        }
+        return match ex.decode::<LoginResult>() {
+            Ok(pair) if !pair.api_key.is_empty() && !pair.api_secret.is_empty() => Ok((pair, ex)),
+            Ok(_) => Err(setup_finding(
+                &ex,
+                &what,
+                is_signup,
+                "an empty api_key or api_secret",
+            )),
+            // The accounts are wrong (or the user does not exist): nothing
+            // the server can be blamed for.
+            Err(_) if !is_signup && matches!(ex.status, 401 | 403) => {
+                Err(SetupFailure::Target(format!(
+                    "cannot {what}: HTTP {} ({}): check the accounts",
+                    ex.status,
+                    ex.envelope().map(|e| e.summary()).unwrap_or_default()
+                )))
+            }
+            Err(e) => Err(setup_finding(&ex, &what, is_signup, &e.to_string())),
+        };
+    }
+}
+
+/// An answer to a set-up login or signup outside what the contract allows.
+fn setup_finding(ex: &Exchange, what: &str, is_signup: bool, detail: &str) -> SetupFailure {
+    let success = ex.is_success();
+    let has_message = ex.json().is_some_and(|v| v.get("message").is_some());
+    let mut clauses = vec![if is_signup { "AUTH-7" } else { "AUTH-1" }];
+    if success && !has_message {
+        clauses.push("ENV-2");
+    }
+    let expected = if is_signup {
+        "HTTP 200 with message.api_key and message.api_secret (AUTH-7)"
+    } else {
+        "HTTP 200 with message.api_key and message.api_secret (AUTH-1, ENV-2)"
+    };
+    SetupFailure::Nonconformant {
+        clauses,
+        verdict: Verdict::fail(format!("set-up could not {what}: {detail}"))
+            .expected(expected)
+            .seen(super::verdict::describe(ex))
+            .with(ex),
+    }
 }
 
 impl Ctx {
@@ -104,6 +205,10 @@ impl Ctx {
             use rand::Rng;
             let n: u32 = rand::rng().random();
             format!("{n:08x}")
+        };
+        let ledger = Ledger::new(s.limits.clone(), Duration::from_secs(s.window_secs));
+        let pair_of = |req: Request, who: String| {
+            setup_pair(&s.client, &ledger, &s.limits, req, who, s.announce_waits)
         };
         let mut pool: VecDeque<Account> = s.accounts.into();
         let mut shared = Vec::new();
@@ -121,35 +226,37 @@ impl Ctx {
                     },
                     None => {
                         let pwd = account.password.clone().unwrap_or_default();
-                        let r = s.client.login(&account.email, &pwd).await.map_err(|e| {
-                            SetupFailure::Target(format!("cannot log in as {}: {e}", account.email))
-                        })?;
-                        setup_logins.push(r.exchange.clone());
+                        let (pair, ex) = pair_of(
+                            Request::login(&account.email, &pwd),
+                            format!("log in as {}", account.email),
+                        )
+                        .await?;
+                        setup_logins.push(ex);
                         User {
                             email: account.email.clone(),
                             password: Some(pwd),
-                            creds: Credentials::from(&r.value),
+                            creds: Credentials::from(&pair),
                         }
                     }
                 }
             } else if s.signup_allowed {
                 created += 1;
                 let (email, pwd) = signup_identity(&run_tag, 1000 + created);
-                let r = s
-                    .client
-                    .signup(&email, &pwd, "Check User")
-                    .await
-                    .map_err(|e| SetupFailure::Target(format!("cannot sign up {email}: {e}")))?;
+                let (pair, _) = pair_of(
+                    Request::signup(&email, &pwd, "Check User"),
+                    format!("sign up {email}"),
+                )
+                .await?;
                 known.push(email.clone());
                 User {
                     email,
                     password: Some(pwd),
-                    creds: Credentials::from(&r.value),
+                    creds: Credentials::from(&pair),
                 }
             } else {
                 return Err(SetupFailure::Usage(format!(
                     "the suite needs at least three users (two participants and an outsider), got {}: \
-                     give more --user EMAIL:PASSWORD, an --accounts file, or --signup",
+                     give more --user EMAIL:PASSWORD or an --accounts file, or drop --no-signup",
                     shared.len()
                 )));
             };
@@ -191,6 +298,8 @@ impl Ctx {
             waited_ms: AtomicU64::new(0),
             retry_refusals: AtomicBool::new(true),
             shared: Shared::default(),
+            ledger,
+            announce_waits: s.announce_waits,
         })
     }
 
@@ -322,9 +431,9 @@ impl Ctx {
             return Ok(user);
         }
         Err(Verdict::skip(if needs_password {
-            "needs a fresh user with a password (one the suite may log in again): give more accounts or --signup"
+            "not evaluated: needs a fresh user with a password (one the suite may log in again) and --no-signup forbids creating one: give more accounts"
         } else {
-            "needs fresh users of its own: give more accounts (or an --accounts file) or --signup"
+            "not evaluated: needs fresh users of its own and --no-signup forbids creating them: give more accounts (or an --accounts file)"
         }))
     }
 
@@ -334,27 +443,104 @@ impl Ctx {
         signup_identity(&self.run_tag, n)
     }
 
-    /// Sends; an unexpected rate-limit refusal (429) in a check that is not
-    /// about rate limits waits for Reset and is retried once.
+    /// Sends. In a check that is not about rate limits the request is
+    /// paced: it waits until the ledger says its bucket has room, and a
+    /// refusal (in any form, `contract::refusal`) is waited out and the
+    /// request sent again (at most three times): the suite never blames the
+    /// server for its own traffic. Rate-limit checks send unpaced.
     pub async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
         self.send_retrying(req, self.retry_refusals.load(Ordering::Relaxed))
             .await
     }
 
-    /// Sends; with `retry`, a refusal (in any form, `contract::refusal`)
-    /// waits for Retry-After, Reset or the window and is retried once.
-    async fn send_retrying(&self, req: &Request, retry: bool) -> Result<Exchange, Verdict> {
-        let ex = self.client.send(req).await?;
-        if !retry {
-            return Ok(ex);
+    /// Sends with `pace` as [`Ctx::send`] describes.
+    async fn send_retrying(&self, req: &Request, pace: bool) -> Result<Exchange, Verdict> {
+        let key = BucketKey::of(req, &self.limits);
+        let mut attempt = 0;
+        loop {
+            if pace {
+                if let Some(k) = &key {
+                    self.wait_for_room(k, 1).await;
+                }
+            }
+            let ex = self.send_counted(req, key.as_ref()).await?;
+            let Some(refusal) = ex.refusal().filter(|_| pace && attempt < 3) else {
+                return Ok(ex);
+            };
+            attempt += 1;
+            if key.is_none() {
+                // Not a bucket the ledger knows: wait as the refusal says.
+                let wait = refusal.wait_seconds(self.window_secs);
+                self.announce(
+                    Duration::from_secs(wait),
+                    &format!("{} refused ({})", endpoint_of(req), refusal.describe()),
+                );
+                self.sleep(Duration::from_secs(wait) + Duration::from_millis(250))
+                    .await;
+            }
         }
-        let Some(refusal) = ex.refusal() else {
-            return Ok(ex);
-        };
-        let wait = refusal.wait_seconds(self.window_secs);
-        self.sleep(Duration::from_secs(wait) + Duration::from_millis(200))
-            .await;
-        Ok(self.client.send(req).await?)
+    }
+
+    /// Sends without pacing (rate-limit checks drive buckets on purpose),
+    /// charging the request to its bucket all the same.
+    pub async fn send_unpaced(&self, req: &Request) -> Result<Exchange, ClientError> {
+        self.send_counted(req, BucketKey::of(req, &self.limits).as_ref())
+            .await
+    }
+
+    async fn send_counted(
+        &self,
+        req: &Request,
+        key: Option<&BucketKey>,
+    ) -> Result<Exchange, ClientError> {
+        if let Some(k) = key {
+            self.ledger.charge(k, Instant::now());
+        }
+        let r = self.client.send(req).await;
+        if let (Some(k), Ok(ex)) = (key, &r) {
+            self.ledger.observe(k, ex, Instant::now());
+        }
+        r
+    }
+
+    /// Waits until `n` more requests fit in the bucket.
+    pub async fn wait_for_room(&self, key: &BucketKey, n: u32) {
+        while let Some(w) = self.ledger.wait_for_room(key, n, Instant::now()) {
+            self.announce(w.duration, &format!("{} quota: {}", key.endpoint, w.why));
+            self.sleep(w.duration).await;
+        }
+    }
+
+    /// Waits until `user`'s bucket of `endpoint` is idle (nothing of this
+    /// run counted in it within a window), so a rate-limit check starts from
+    /// a full allowance.
+    pub async fn wait_idle(&self, user: &User, endpoint: Endpoint) {
+        let key = BucketKey::of(&Request::to(endpoint).token(&user.creds), &self.limits);
+        self.wait_idle_key(key).await;
+    }
+
+    /// As [`Ctx::wait_idle`], for the client address's bucket of login or signup.
+    pub async fn wait_idle_address(&self, endpoint: Endpoint) {
+        let key = BucketKey::of(&Request::to(endpoint), &self.limits);
+        self.wait_idle_key(key).await;
+    }
+
+    async fn wait_idle_key(&self, key: Option<BucketKey>) {
+        let Some(key) = key else { return };
+        while let Some(w) = self.ledger.wait_for_idle(&key, Instant::now()) {
+            self.announce(
+                w.duration,
+                &format!("an idle {} bucket: {}", key.endpoint, w.why),
+            );
+            self.sleep(w.duration).await;
+        }
+    }
+
+    /// Says on stderr what the suite waits for, when it is worth saying.
+    fn announce(&self, d: Duration, what: &str) {
+        if self.announce_waits && d >= Duration::from_secs(1) {
+            eprintln!("  waiting {:.1} s for {what}", d.as_secs_f64());
+        }
     }
 
     /// Sends and decodes `message`; a non-2xx answer is an error.
@@ -451,6 +637,12 @@ fn signup_identity(run_tag: &str, n: u64) -> (String, String) {
 }
 
 /// True when a transport failure, not a server answer, ended a call.
+fn endpoint_of(req: &Request) -> String {
+    Endpoint::from_path(&req.path)
+        .map(|e| e.name().to_owned())
+        .unwrap_or_else(|| req.path.clone())
+}
+
 pub fn is_transport(e: &ClientError) -> bool {
     e.is_transport()
 }

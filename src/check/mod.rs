@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod budget;
 pub mod catalog;
 pub mod context;
 pub mod cors;

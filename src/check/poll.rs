@@ -467,7 +467,7 @@ async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
                     .token(&u.creds)
                     .param("chat", &chat)
                     .param("content", format!("concurrent {i}.{k}"));
-                match cx.client.send(&req).await {
+                match cx.send_unpaced(&req).await {
                     Ok(ex) if ex.is_success() => {
                         match ex.decode::<crate::contract::wire::SentMessage>() {
                             Ok(m) => sent.push(m.name),

@@ -80,7 +80,7 @@ async fn exhaust_with(
     let mut counted = Vec::new();
     let mut accepted = 0;
     for _ in 0..limit + 3 {
-        let ex = cx.client.send(req).await.step("exhausting a bucket")?;
+        let ex = cx.send_unpaced(req).await.step("exhausting a bucket")?;
         if !ex.is_success() {
             return Ok(Exhausted {
                 user: user.clone(),
@@ -195,7 +195,7 @@ async fn send_probes(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<String>
         let ex = cx.send(&Request::signup(email, pwd, "Rate Probe")).await?;
         out.push((Endpoint::Signup, ex));
     } else {
-        notes.push("signup not probed: pass --signup".to_owned());
+        notes.push("signup not probed: --no-signup".to_owned());
     }
     out.retain(|(e, _)| cx.limit(*e).is_some());
     Ok((out, notes))
@@ -493,7 +493,7 @@ async fn count_until_refused(
 ) -> Result<(u32, Option<Exchange>), Verdict> {
     let mut n = 0;
     for _ in 0..max {
-        let ex = cx.client.send(req).await.step("sending")?;
+        let ex = cx.send_unpaced(req).await.step("sending")?;
         if !ex.is_success() {
             return Ok((n, Some(ex)));
         }
@@ -576,16 +576,11 @@ async fn login_keeps_window(cx: &Ctx) -> Result<Verdict, Verdict> {
     for attempt in 0..2 {
         let t0 = Instant::now();
         let x = exhaust_with(cx, &u, &Request::to(endpoint).token(&u.creds), limit).await?;
-        let login = cx.client.send(&login_req).await.step("logging in again")?;
-        if login.status == 429 && attempt == 0 {
-            let wait = login
-                .rate_limit()
-                .seconds_until_reset(cx.window_secs)
-                .unwrap_or(cx.window_secs);
-            cx.sleep(
-                Duration::from_secs(wait.min(cx.window_secs + 1)) + Duration::from_millis(200),
-            )
-            .await;
+        let login = cx.send_unpaced(&login_req).await.step("logging in again")?;
+        if let Some(refusal) = login.refusal().filter(|_| attempt == 0) {
+            let wait = refusal.wait_seconds(cx.window_secs);
+            cx.sleep(Duration::from_secs(wait) + Duration::from_millis(200))
+                .await;
             cx.sleep_until(t0 + cx.window() + Duration::from_millis(200))
                 .await;
             continue;
@@ -703,6 +698,9 @@ async fn atomic_counting(cx: &Ctx) -> Result<Verdict, Verdict> {
         .map(|_| {
             let client = cx.client.clone();
             let req = Request::to(endpoint).token(&u.creds);
+            if let Some(k) = super::budget::BucketKey::of(&req, &cx.limits) {
+                cx.ledger.charge(&k, Instant::now());
+            }
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;

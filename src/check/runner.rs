@@ -86,10 +86,54 @@ pub async fn execute(
         signup_allowed: config.signup,
         production_origin,
         accounts,
+        announce_waits: true,
     };
     let cx = match Ctx::setup(setup).await {
         Ok(cx) => cx,
         Err(SetupFailure::Usage(m)) => return Err(UsageError(m).into()),
+        Err(SetupFailure::Nonconformant { clauses, verdict }) => {
+            // An answer the contract forbids is a finding even in set-up:
+            // the clauses it breaks fail, the rest are not evaluated.
+            let why = verdict.message.clone();
+            report.status = RunStatus::SetupFailed;
+            report.setup_error = Some(why.clone());
+            report.checks = selected
+                .iter()
+                .map(|def| {
+                    if clauses.contains(&def.clause) {
+                        verdict_result(
+                            &config,
+                            &[],
+                            def,
+                            verdict.clone(),
+                            started.elapsed(),
+                            Duration::ZERO,
+                        )
+                    } else {
+                        not_run(
+                            &config,
+                            def,
+                            &format!("not evaluated: the run could not be set up: {why}"),
+                        )
+                    }
+                })
+                .collect();
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            report.summarize();
+            write_reports(&config, &report, out);
+            console::summary_line(out, style, &report);
+            let _ = writeln!(out, "set-up failed: {why} (breaks {})", clauses.join(", "));
+            if let Some(dir) = &config.report_dir {
+                let _ = writeln!(out, "reports: {}", dir.display());
+            }
+            if let Some(s) = server {
+                s.shutdown().await;
+            }
+            return Ok(Some(RunOutput {
+                report,
+                exit_code: exit_code::TARGET_FAILED,
+            }));
+        }
         Err(SetupFailure::Target(m)) => {
             // A CI that gates on junit.xml must see why nothing ran, not a
             // missing file: the report names the failure on every check.
@@ -261,7 +305,7 @@ async fn start_target(
         Target::Url(url) => {
             if config.accounts.is_empty() && !config.signup {
                 return Err(UsageError(
-                    "check --target needs accounts: --user EMAIL:PASSWORD (three or more), --accounts FILE, or --signup".into(),
+                    "check --target --no-signup needs accounts: --user EMAIL:PASSWORD (three or more) or --accounts FILE".into(),
                 )
                 .into());
             }
@@ -354,6 +398,18 @@ fn to_result(
             .filter(|s| s.len() >= 4)
             .collect()
     };
+    verdict_result(config, &secrets, def, v, took, cx.waited())
+}
+
+/// A verdict as a report entry, every secret in `secrets` masked.
+fn verdict_result(
+    config: &CheckConfig,
+    secrets: &[String],
+    def: &CheckDef,
+    v: Verdict,
+    took: Duration,
+    waited: Duration,
+) -> CheckResult {
     let scrub = |s: String| {
         secrets
             .iter()
@@ -373,7 +429,7 @@ fn to_result(
     r.seen = v.seen.map(&scrub);
     r.notes.extend(v.notes.into_iter().map(&scrub));
     r.duration_ms = took.as_millis() as u64;
-    r.waited_ms = cx.waited().as_millis() as u64;
+    r.waited_ms = waited.as_millis() as u64;
     r.exchanges = v
         .evidence
         .iter()

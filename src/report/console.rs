@@ -86,7 +86,7 @@ pub fn summary_line(out: &mut dyn Write, style: Style, r: &Report) {
     };
     let _ = writeln!(
         out,
-        "\n{verdict}: {} checks, {} pass, {} fail, {} non-strict, {} info, {} skip, {} error{}{} in {:.1} s (slow checks waited {:.1} s)",
+        "\n{verdict}: {} checks, {} pass, {} fail, {} non-strict, {} info, {} skip, {} error{}{} in {:.1} s (waited {:.1} s for windows and quota)",
         s.total,
         s.pass,
         s.fail,
@@ -99,4 +99,19 @@ pub fn summary_line(out: &mut dyn Write, style: Style, r: &Report) {
         r.duration_ms as f64 / 1e3,
         s.waited_ms as f64 / 1e3
     );
+    // A verdict is only worth the checks that ran: name the others.
+    let not_run: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Skip))
+        .map(|c| c.id.as_str())
+        .collect();
+    if !not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "not evaluated ({}): {} (see each check's message for why)",
+            not_run.len(),
+            not_run.join(", ")
+        );
+    }
 }

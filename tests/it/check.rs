@@ -433,3 +433,72 @@ async fn a_deadline_stops_the_run_and_leaves_a_partial_report() {
         .iter()
         .any(|c| c["outcome"] == "skip"));
 }
+
+/// An answer the contract forbids during set-up is a finding of its clause
+/// (exit 1, the clause named), not an unreachable target (exit 3): a login
+/// that answers an empty api_secret fails AUTH-1 and leaves the checks that
+/// needed the users "not evaluated".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_answer_during_set_up_fails_its_clause() {
+    use chat_harness::reference::{self, SeedUser, ServerConfig};
+    let users = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| SeedUser::new(format!("{n}@example.com"), format!("{n}-Pw-123")))
+        .collect();
+    let server = reference::serve(
+        ServerConfig::default()
+            .with_users(users)
+            .with_defect(Defect::LoginNoSecret),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    let mut c = config(&[], &[], &[], 60);
+    c.target = Target::Url(server.url());
+    c.accounts = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| {
+            chat_harness::accounts::Account::parse_user_arg(&format!("{n}@example.com:{n}-Pw-123"))
+                .unwrap()
+        })
+        .collect();
+    let dir = tempdir();
+    c.report_dir = Some(dir.path().to_owned());
+    let mut sink = Vec::new();
+    let out = execute(c, &mut sink).await.unwrap().unwrap();
+    let console = String::from_utf8_lossy(&sink);
+    assert_eq!(out.exit_code, 1, "{console}");
+    assert_eq!(out.report.status, RunStatus::SetupFailed);
+    let auth1 = out
+        .report
+        .checks
+        .iter()
+        .find(|c| c.id == "AUTH-1.1")
+        .unwrap();
+    assert_eq!(auth1.outcome, Outcome::Fail, "{auth1:?}");
+    assert!(
+        auth1.message.contains("empty api_key or api_secret"),
+        "{auth1:?}"
+    );
+    assert!(!auth1.exchanges.is_empty(), "the login is the evidence");
+    let others: Vec<_> = out
+        .report
+        .checks
+        .iter()
+        .filter(|c| c.clause != "AUTH-1")
+        .collect();
+    assert!(!others.is_empty());
+    assert!(
+        others
+            .iter()
+            .all(|c| c.outcome == Outcome::Skip && c.message.starts_with("not evaluated")),
+        "{others:?}"
+    );
+    assert!(console.contains("breaks AUTH-1"), "{console}");
+    assert!(console.contains("not evaluated ("), "{console}");
+    crate::schema::assert_file_valid(
+        chat_harness::report::json::SCHEMA,
+        &dir.path().join("report.json"),
+    );
+    server.shutdown().await;
+}
