@@ -65,6 +65,8 @@ pub struct Ctx {
     pub ledger: Ledger,
     /// Whether waits for quota are announced on stderr.
     announce_waits: bool,
+    /// Fresh users handed out so far (the plan's estimate is held to it).
+    fresh_taken: AtomicU64,
 }
 
 /// One answer per endpoint, and notes on endpoints not probed.
@@ -300,6 +302,7 @@ impl Ctx {
             shared: Shared::default(),
             ledger,
             announce_waits: s.announce_waits,
+            fresh_taken: AtomicU64::new(0),
         })
     }
 
@@ -408,6 +411,7 @@ impl Ctx {
                 }
             };
             self.remember(&user);
+            self.fresh_taken.fetch_add(1, Ordering::Relaxed);
             return Ok(user);
         }
         if self.signup_allowed {
@@ -428,6 +432,7 @@ impl Ctx {
                 creds: Credentials::from(&r),
             };
             self.remember(&user);
+            self.fresh_taken.fetch_add(1, Ordering::Relaxed);
             return Ok(user);
         }
         Err(Verdict::skip(if needs_password {
@@ -435,6 +440,16 @@ impl Ctx {
         } else {
             "not evaluated: needs fresh users of its own and --no-signup forbids creating them: give more accounts (or an --accounts file)"
         }))
+    }
+
+    /// Spare accounts not handed out yet.
+    pub fn pool_len(&self) -> usize {
+        self.pool.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// Fresh users handed out so far.
+    pub fn fresh_taken(&self) -> u64 {
+        self.fresh_taken.load(Ordering::Relaxed)
     }
 
     /// A signup identity for this run: a new e-mail and a strong password.

@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod context;
 pub mod cors;
 pub mod envelope;
+pub mod plan;
 pub mod poll;
 pub mod ratelimit;
 pub mod runner;

@@ -19,6 +19,7 @@ use crate::{SetupError, UsageError};
 
 use super::catalog::{self, CheckDef, Level};
 use super::context::{Ctx, Setup, SetupFailure};
+use super::plan::Plan;
 use super::verdict::{Kind, Verdict};
 use super::{CheckConfig, Target};
 
@@ -38,6 +39,10 @@ pub const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
 pub struct RunOutput {
     pub report: Report,
     pub exit_code: u8,
+    /// What the run planned to wait for (printed before the first check).
+    pub plan: Option<Plan>,
+    /// Fresh users the checks took (the plan's estimate is held to it).
+    pub fresh_users_taken: u64,
 }
 
 /// Runs `check` as the command line does: returns the exit code, or an
@@ -132,6 +137,8 @@ pub async fn execute(
             return Ok(Some(RunOutput {
                 report,
                 exit_code: exit_code::TARGET_FAILED,
+                plan: None,
+                fresh_users_taken: 0,
             }));
         }
         Err(SetupFailure::Target(m)) => {
@@ -168,6 +175,19 @@ pub async fn execute(
             ""
         },
         config.window_seconds
+    );
+    let plan = Plan::of(
+        &selected,
+        cx.pool_len(),
+        config.signup,
+        !cx.setup_logins.is_empty(),
+        &config.limits,
+        Duration::from_secs(config.window_seconds),
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        plan.describe(config.limits.limit(crate::contract::Endpoint::Signup))
     );
 
     let mut area = "";
@@ -233,7 +253,12 @@ pub async fn execute(
     } else {
         exit_code::SUCCESS
     };
-    Ok(Some(RunOutput { report, exit_code }))
+    Ok(Some(RunOutput {
+        report,
+        exit_code,
+        plan: Some(plan),
+        fresh_users_taken: cx.fresh_taken(),
+    }))
 }
 
 /// The report before any check ran (status `incomplete`).

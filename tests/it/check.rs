@@ -502,3 +502,20 @@ async fn a_forbidden_answer_during_set_up_fails_its_clause() {
     );
     server.shutdown().await;
 }
+
+/// The plan printed before the first check counts the fresh users the
+/// checks take; a full run holds the table in `check/plan.rs` to what the
+/// checks really took, so the estimate cannot drift from the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_counts_the_fresh_users_the_checks_take() {
+    let mut sink = Vec::new();
+    let out = execute(config(&[], &[], &["slow"], 60), &mut sink)
+        .await
+        .unwrap()
+        .unwrap();
+    let plan = out.plan.expect("a plan");
+    // RL-6.1 and RL-6.2 (skipped here) take one fresh user each.
+    assert_eq!(u64::from(plan.fresh_users), out.fresh_users_taken);
+    let console = String::from_utf8_lossy(&sink);
+    assert!(console.contains("planned: about"), "{console}");
+}

@@ -216,7 +216,9 @@ async fn zoo_case(kind: Hostile, expect: Expect) {
 }
 
 /// A check report, when one was written, is valid against its schema and
-/// passes no rate-limit check (no zoo server sends valid X-RateLimit headers).
+/// passes no rate-limit check (no zoo server sends valid X-RateLimit
+/// headers), but RL-6.1: a steady client under the limit is rightly never
+/// refused by a server that refuses nothing.
 fn check_report_is_sound(kind: Hostile, path: &Path) {
     if !path.exists() {
         return;
@@ -224,7 +226,7 @@ fn check_report_is_sound(kind: Hostile, path: &Path) {
     let json = crate::schema::assert_file_valid(chat_harness::report::json::SCHEMA, path);
     for c in json["checks"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap_or_default();
-        if id.starts_with("RL-") {
+        if id.starts_with("RL-") && id != "RL-6.1" {
             assert_ne!(c["outcome"], "pass", "{kind:?}: {id} passed: {c}");
         }
     }
