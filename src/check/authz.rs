@@ -46,48 +46,114 @@ async fn chat_ids(
 }
 
 async fn chats_are_own(cx: &Ctx) -> Result<Verdict, Verdict> {
-    match cx.fresh_users(3).await {
-        Ok(users) => {
-            let (u, v, w) = (&users[0], &users[1], &users[2]);
-            let uv = cx.group(u, &[v]).await?;
-            let vw = cx.group(v, &[w]).await?;
-            for (user, want) in [(u, vec![&uv]), (w, vec![&vw]), (v, vec![&uv, &vw])] {
-                let (got, ex) = chat_ids(cx, user).await?;
-                let want: BTreeSet<String> = want.into_iter().cloned().collect();
-                if got != want {
-                    return Err(Verdict::fail(format!(
-                        "get_chats of {} is not exactly their chats",
-                        user.email
-                    ))
-                    .expected(format!("{want:?}"))
-                    .seen(format!("{got:?}"))
-                    .with(&ex));
-                }
-            }
-            Ok(Verdict::pass(
-                "three fresh users each saw exactly their chats",
-            ))
+    // Fresh users when there are some; else the shared three (a and b share
+    // the check's chat, c is the outsider).
+    let fresh = cx.fresh_users(3).await.ok();
+    let (u, v, w) = match &fresh {
+        Some(users) => (&users[0], &users[1], &users[2]),
+        None => (&cx.a, &cx.b, &cx.c),
+    };
+    let uv = cx.group(u, &[v]).await?;
+    let vw = match &fresh {
+        Some(_) => Some(cx.group(v, &[w]).await?),
+        None => None,
+    };
+    let ours: BTreeSet<String> = [Some(&uv), vw.as_ref()]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    let mut wants = vec![(u, vec![&uv]), (v, vec![&uv])];
+    match &vw {
+        Some(vw) => {
+            wants[1].1.push(vw);
+            wants.push((w, vec![vw]));
         }
-        Err(_) => {
-            let ab = cx.group(&cx.a, &[&cx.b]).await?;
-            let (of_a, ex_a) = chat_ids(cx, &cx.a).await?;
-            let (of_c, ex_c) = chat_ids(cx, &cx.c).await?;
-            if !of_a.contains(&ab) {
-                return Err(Verdict::fail("get_chats misses a chat of the caller")
-                    .expected(format!("{ab} listed"))
-                    .seen(format!("{} chats without it", of_a.len()))
-                    .with(&ex_a));
+        None => wants.push((w, vec![])),
+    }
+    let mut leftovers_checked = 0;
+    for (user, want) in wants {
+        let (got, ex) = chat_ids(cx, user).await?;
+        let want: BTreeSet<String> = want.into_iter().cloned().collect();
+        if let Some(missing) = want.difference(&got).next() {
+            return Err(Verdict::fail(format!(
+                "get_chats of {} misses a chat they are in",
+                user.email
+            ))
+            .expected(format!(
+                "{missing} listed (created by this check with them in it)"
+            ))
+            .seen(format!("{got:?}"))
+            .with(&ex));
+        }
+        // Chats this check made without the user must not be listed.
+        if let Some(foreign) = got.intersection(&ours).find(|c| !want.contains(*c)) {
+            return Err(Verdict::fail(format!(
+                "get_chats of {} lists a chat they are not in",
+                user.email
+            ))
+            .expected(format!(
+                "{foreign} not listed (created by this check without them)"
+            ))
+            .seen("listed")
+            .with(&ex));
+        }
+        // Anything else was made before this check (an earlier check or run):
+        // judge only what can be attributed, by asking the server who is in it.
+        for other in got.difference(&ours).take(10) {
+            let pex = cx
+                .send(
+                    &Request::to(Endpoint::GetChatParticipants)
+                        .token(&user.creds)
+                        .param("chat", other),
+                )
+                .await?;
+            if matches!(pex.status, 403 | 404) {
+                return Err(Verdict::fail(format!(
+                    "get_chats of {} lists a chat they are not in",
+                    user.email
+                ))
+                .expected(format!("{other} not listed"))
+                .seen(format!(
+                    "listed, and get_chat_participants of it refused them: {}",
+                    super::verdict::describe(&pex)
+                ))
+                .with(&ex)
+                .with(&pex));
             }
-            if of_c.contains(&ab) {
-                return Err(Verdict::fail("get_chats lists a chat the caller is not in")
-                    .expected(format!("{ab} not listed for {}", cx.c.email))
-                    .seen("listed")
-                    .with(&ex_c));
+            let parts: Vec<crate::contract::wire::Participant> = pex
+                .decode()
+                .map_err(Verdict::from)
+                .step(&format!("reading the participants of {other}"))?;
+            if !parts.iter().any(|p| p.user == user.email) {
+                return Err(Verdict::fail(format!(
+                    "get_chats of {} lists a chat they are not in",
+                    user.email
+                ))
+                .expected(format!(
+                    "{other} not listed, or {} among its participants",
+                    user.email
+                ))
+                .seen(format!(
+                    "participants {:?}",
+                    parts.iter().map(|p| &p.user).collect::<Vec<_>>()
+                ))
+                .with(&ex)
+                .with(&pex));
             }
-            Ok(Verdict::pass("own chat listed, another's not")
-                .note("without fresh users only inclusion and exclusion were checked"))
+            leftovers_checked += 1;
         }
     }
+    let mut verdict = Verdict::pass(match &fresh {
+        Some(_) => "three users each saw their chats and none of the others'",
+        None => "own chat listed for both participants, not for the outsider",
+    });
+    if leftovers_checked > 0 {
+        verdict = verdict.note(format!(
+            "{leftovers_checked} chat(s) made before this check were listed; each has the user among its participants"
+        ));
+    }
+    Ok(verdict)
 }
 
 async fn read_refused(cx: &Ctx) -> Result<Verdict, Verdict> {

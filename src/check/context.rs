@@ -67,6 +67,7 @@ pub struct Ctx {
     announce_waits: bool,
     /// Fresh users handed out so far (the plan's estimate is held to it).
     fresh_taken: AtomicU64,
+    accounts_are_new: bool,
 }
 
 /// One answer per endpoint, and notes on endpoints not probed.
@@ -96,6 +97,9 @@ pub struct Setup {
     pub accounts: Vec<Account>,
     /// Announce waits for quota on stderr (what the suite waits for).
     pub announce_waits: bool,
+    /// The accounts were made for this run (the embedded server, started
+    /// empty): their buckets and chats start empty like signed-up users'.
+    pub accounts_are_new: bool,
 }
 
 /// Why a run could not start: a usage problem (exit 2), the target or the
@@ -303,6 +307,7 @@ impl Ctx {
             ledger,
             announce_waits: s.announce_waits,
             fresh_taken: AtomicU64::new(0),
+            accounts_are_new: s.accounts_are_new,
         })
     }
 
@@ -440,6 +445,12 @@ impl Ctx {
         } else {
             "not evaluated: needs fresh users of its own and --no-signup forbids creating them: give more accounts (or an --accounts file)"
         }))
+    }
+
+    /// Whether `user` was signed up by this run: its buckets and chats
+    /// start empty on any server, whatever earlier runs left behind.
+    pub fn is_new(&self, user: &User) -> bool {
+        self.accounts_are_new || user.email.contains(&format!("-{}-", self.run_tag))
     }
 
     /// Spare accounts not handed out yet.

@@ -399,8 +399,7 @@ async fn poll_until(
             continue;
         }
         let page = match cx
-            .client
-            .send(&messages_request(user, chat, cursor.as_deref(), Some(100)))
+            .send_unpaced(&messages_request(user, chat, cursor.as_deref(), Some(100)))
             .await
         {
             Ok(ex) if ex.is_success() => ex.decode::<Vec<Message>>().map_err(Verdict::from)?,

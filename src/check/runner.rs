@@ -92,6 +92,7 @@ pub async fn execute(
         production_origin,
         accounts,
         announce_waits: true,
+        accounts_are_new: server.is_some(),
     };
     let cx = match Ctx::setup(setup).await {
         Ok(cx) => cx,

@@ -135,7 +135,17 @@ async fn defect_matrix() -> BTreeMap<Defect, (BTreeSet<String>, bool)> {
             // their retries would wait out whole windows: the RL area only.
             run(config(&[d], &["RL"], &["slow"], 60)).await
         } else {
-            run(config(&[d], &[], &["slow"], 60)).await
+            let out = run(config(&[d], &[], &["slow"], 60)).await;
+            let named = out.report.checks.iter().any(|c| {
+                matches!(c.outcome, Outcome::Fail | Outcome::NonStrict) && c.clause == d.clause()
+            });
+            if !named && d.clause() == "POLL-5" {
+                // Sends that did not overlap on a busy machine cannot show a
+                // concurrency defect: once more.
+                run(config(&[d], &[], &["slow"], 60)).await
+            } else {
+                out
+            }
         };
         let failed: BTreeSet<String> = out
             .report
@@ -518,4 +528,34 @@ async fn the_plan_counts_the_fresh_users_the_checks_take() {
     assert_eq!(u64::from(plan.fresh_users), out.fresh_users_taken);
     let console = String::from_utf8_lossy(&sink);
     assert!(console.contains("planned: about"), "{console}");
+}
+
+/// A second run against the same long-running server inside the same
+/// window: the first run's chats are still listed and its buckets partly
+/// spent, which is no reason to fail (the suite judges what it created or
+/// can attribute).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_in_the_same_window_passes() {
+    use chat_harness::reference::{self, ServerConfig};
+    let origin = "https://chat.example.com";
+    let server = reference::serve(
+        ServerConfig::default()
+            .with_generated_users(48)
+            .with_production_origin(origin)
+            .with_window(10),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .unwrap();
+    for run_no in 1..=2 {
+        // A 10 s window keeps the wait for the signup quota the first
+        // run spent short.
+        let mut c = config(&[], &[], &["slow"], 10);
+        c.target = Target::Url(server.url());
+        c.accounts = server.core().accounts();
+        c.production_origin = Some(origin.into());
+        let out = run(c).await;
+        assert_clean(&out, &format!("run {run_no} against the same server"));
+    }
+    server.shutdown().await;
 }
