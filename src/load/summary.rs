@@ -202,12 +202,13 @@ impl Summary {
         );
         let _ = writeln!(
             o,
-            "Delivery latency (send answered, or screen opened, to first seen):\n"
+            "Delivery: send answered to first seen, recipient's screen open at the answer. Catch-up: screen opened to first seen, for what was sent while it was closed.\n"
         );
         hist_table(
             &mut o,
             &[
                 ("delivery", &self.delivery.latency),
+                ("catch-up", &self.delivery.catchup),
                 ("poll lateness", &self.poll_lateness),
             ],
         );
