@@ -742,7 +742,7 @@ mod tests {
         insta::assert_snapshot!("merged_markdown", super::super::report::markdown(&m));
         insta::assert_json_snapshot!("merged_json", m.merged);
         let html = super::super::report::html(&m);
-        assert!(html.contains("shards/1/report.html") && html.contains("2.4 s late"));
+        assert!(html.contains("shards/1/summary.html") && html.contains("2.4 s late"));
     }
 
     #[test]

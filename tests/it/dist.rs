@@ -178,7 +178,7 @@ fn two_shard_processes_merge_into_one_report_that_accounts_for_everything() {
         "summary.md",
         "summary.html",
         "shards/0/report.json",
-        "shards/1/report.html",
+        "shards/1/summary.html",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }

@@ -83,15 +83,11 @@ async fn smoke_run_delivers_every_message_and_writes_its_reports() {
     assert!(chats.refused_expected >= 10, "{chats:?}");
     assert_eq!(s.requests.refused_unexpected, 0);
     assert_eq!(out.exit_code, 0, "{:?}", s.slo);
-    for f in [
-        "summary.json",
-        "summary.md",
-        "summary.html",
-        "report.html",
-        "report.json",
-    ] {
+    for f in ["summary.json", "summary.md", "summary.html", "report.json"] {
         assert!(out.report_dir.join(f).exists(), "{f} missing");
     }
+    // goose's report.html would load its charts from a CDN: not written.
+    assert!(!out.report_dir.join("report.html").exists());
     let back: Summary =
         serde_json::from_slice(&std::fs::read(out.report_dir.join("summary.json")).unwrap())
             .unwrap();
