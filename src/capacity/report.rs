@@ -371,146 +371,255 @@ pub fn markdown(r: &CapacityReport) -> String {
     out
 }
 
-/// A two-axis line chart: delivery p99 (left, ms) and requests per second
-/// (right, measured solid and modelled dashed) against users.
+/// A two-axis chart: delivery p99 (left, ms; dots filled where every SLO
+/// held, hollow where one broke) and requests per second (right, measured
+/// solid and modelled dashed) against users, with the `delivery.p99`
+/// objective as a line and the knee marked only when one was found (a step
+/// held and a later one broke).
 pub fn chart(r: &CapacityReport) -> String {
-    let (w, h, left, right, top, bottom) = (720.0, 400.0, 70.0, 70.0, 40.0, 50.0);
-    let pw = w - left - right;
-    let ph = h - top - bottom;
-    let max_users = r.steps.iter().map(|s| s.users).max().unwrap_or(1).max(1) as f64;
-    let max_ms = r
-        .steps
-        .iter()
-        .map(|s| s.delivery_p99_ms)
-        .fold(1.0_f64, f64::max)
-        * 1.1;
-    let max_rps = r
-        .steps
-        .iter()
-        .map(|s| s.requests_per_second.max(s.predicted_requests_per_second))
-        .fold(1.0_f64, f64::max)
-        * 1.1;
-    let x = |u: u32| left + pw * u as f64 / max_users;
-    let y_ms = |v: f64| top + ph * (1.0 - v / max_ms);
-    let y_rps = |v: f64| top + ph * (1.0 - v / max_rps);
-    let path = |pts: Vec<(f64, f64)>| {
-        pts.iter()
-            .enumerate()
-            .map(|(i, (a, b))| format!("{}{a:.1},{b:.1}", if i == 0 { "M" } else { " L" }))
-            .collect::<String>()
+    use crate::load::slo::{Slo, Threshold};
+    use crate::report::chart::{self, err, nice_max, number_label, Entry, Mark, BLUE, GREEN, RED};
+    use plotters::prelude::*;
+
+    let slo_ms: Option<(f64, &str)> = r.slos.iter().find_map(|t| {
+        let s = Slo::parse(t).ok()?;
+        match (s.metric.as_str(), s.threshold) {
+            ("delivery.p99", Threshold::Duration(us)) => Some((us as f64 / 1000.0, t.as_str())),
+            _ => None,
+        }
+    });
+    let knee = match (&r.knee, &r.first_break) {
+        (Some(k), Some(_)) => Some(k.users),
+        _ => None,
     };
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"##
+    let max_users = nice_max(r.steps.iter().map(|s| s.users).max().unwrap_or(0) as f64);
+    let max_ms = nice_max(
+        r.steps
+            .iter()
+            .map(|s| s.delivery_p99_ms)
+            .chain(slo_ms.map(|s| s.0))
+            .fold(0.0, f64::max),
     );
-    let _ = writeln!(svg, r##"<rect width="{w}" height="{h}" fill="white"/>"##);
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="20" text-anchor="middle" font-size="14">{} on {}: users against delivery p99 and req/s</text>"##,
-        w / 2.0,
-        xml(&r.scenario),
-        xml(&r.target)
+    let max_rps = nice_max(
+        r.steps
+            .iter()
+            .map(|s| s.requests_per_second.max(s.predicted_requests_per_second))
+            .fold(0.0, f64::max),
     );
-    let _ = writeln!(
-        svg,
-        r##"<path d="M{left},{top} L{left},{} L{},{} L{},{top}" fill="none" stroke="#444"/>"##,
-        top + ph,
-        left + pw,
-        top + ph,
-        left + pw
-    );
-    for i in 0..=4 {
-        let f = i as f64 / 4.0;
-        let yy = top + ph * (1.0 - f);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}" stroke="#eee"/><text x="{}" y="{:.1}" text-anchor="end" fill="#c0392b">{:.0} ms</text><text x="{}" y="{:.1}" fill="#2c6fbb">{:.0}/s</text>"##,
-            left + pw,
-            left - 6.0,
-            yy + 4.0,
-            max_ms * f,
-            left + pw + 6.0,
-            yy + 4.0,
-            max_rps * f
-        );
+    let slo_name = slo_ms.map(|(_, t)| format!("SLO {t}"));
+    let knee_name = knee.map(|k| format!("knee: {k} users"));
+    let mut legend = vec![
+        Entry {
+            name: "delivery p99 (left; hollow: an SLO broke)",
+            colour: RED,
+            mark: Mark::Dot,
+        },
+        Entry {
+            name: "req/s measured (right)",
+            colour: BLUE,
+            mark: Mark::Line,
+        },
+        Entry {
+            name: "req/s model",
+            colour: BLUE,
+            mark: Mark::Dashed,
+        },
+    ];
+    if let Some(n) = &slo_name {
+        legend.push(Entry {
+            name: n,
+            colour: RED,
+            mark: Mark::Dashed,
+        });
     }
-    for s in &r.steps {
-        let _ = writeln!(
-            svg,
-            r##"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"##,
-            x(s.users),
-            top + ph + 18.0,
-            s.users
-        );
+    if let Some(n) = &knee_name {
+        legend.push(Entry {
+            name: n,
+            colour: GREEN,
+            mark: Mark::Dashed,
+        });
     }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="{}" text-anchor="middle">users</text>"##,
-        left + pw / 2.0,
-        h - 10.0
+    let title = format!(
+        "{} on {}: users against delivery p99 and req/s",
+        r.scenario, r.target
     );
-    let delivery: Vec<_> = r
-        .steps
-        .iter()
-        .map(|s| (x(s.users), y_ms(s.delivery_p99_ms)))
-        .collect();
-    let measured: Vec<_> = r
-        .steps
-        .iter()
-        .map(|s| (x(s.users), y_rps(s.requests_per_second)))
-        .collect();
-    let modelled: Vec<_> = r
-        .steps
-        .iter()
-        .map(|s| (x(s.users), y_rps(s.predicted_requests_per_second)))
-        .collect();
-    let _ = writeln!(
-        svg,
-        r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2"/>"##,
-        path(delivery.clone())
-    );
-    let _ = writeln!(
-        svg,
-        r##"<path d="{}" fill="none" stroke="#2c6fbb" stroke-width="2"/>"##,
-        path(measured.clone())
-    );
-    let _ = writeln!(
-        svg,
-        r##"<path d="{}" fill="none" stroke="#2c6fbb" stroke-width="1.5" stroke-dasharray="5,4"/>"##,
-        path(modelled)
-    );
-    for (s, (px, py)) in r.steps.iter().zip(&delivery) {
-        let fill = if s.held { "#c0392b" } else { "white" };
-        let _ = writeln!(
-            svg,
-            r##"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{fill}" stroke="#c0392b"/>"##
-        );
-    }
-    if let Some(k) = &r.knee {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{top}" y2="{1}" stroke="#27ae60" stroke-dasharray="3,3"/><text x="{0:.1}" y="{2}" text-anchor="middle" fill="#27ae60">knee {3}</text>"##,
-            x(k.users),
-            top + ph,
-            top - 4.0,
-            k.users
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{left}" y="{}" fill="#c0392b">● delivery p99 (hollow: SLO broke)</text><text x="{}" y="{}" fill="#2c6fbb">— req/s measured  - - model</text>"##,
-        h - 28.0,
-        left + pw - 220.0,
-        h - 28.0
-    );
-    svg.push_str("</svg>\n");
-    svg
+    chart::svg(&title, &legend, |area| {
+        let mut c = ChartBuilder::on(area)
+            .margin_left(10)
+            .margin_right(10)
+            .margin_bottom(6)
+            .x_label_area_size(44)
+            .y_label_area_size(74)
+            .right_y_label_area_size(70)
+            .build_cartesian_2d(0f64..max_users, 0f64..max_ms)
+            .map_err(err)?
+            .set_secondary_coord(0f64..max_users, 0f64..max_rps);
+        c.configure_mesh()
+            .x_labels(10)
+            .y_labels(6)
+            .x_label_formatter(&|x| number_label(*x))
+            .y_label_formatter(&|y| format!("{} ms", number_label(*y)))
+            .x_desc("users")
+            .y_desc("delivery p99 (ms)")
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .draw()
+            .map_err(err)?;
+        c.configure_secondary_axes()
+            .y_labels(6)
+            .y_label_formatter(&|y| number_label(*y))
+            .y_desc("requests per second")
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(err)?;
+        if let Some((ms, _)) = slo_ms {
+            c.draw_series(DashedLineSeries::new(
+                [(0.0, ms), (max_users, ms)],
+                6,
+                4,
+                RED.stroke_width(1),
+            ))
+            .map_err(err)?;
+        }
+        if let Some(k) = knee {
+            c.draw_series(DashedLineSeries::new(
+                [(f64::from(k), 0.0), (f64::from(k), max_ms)],
+                4,
+                4,
+                GREEN.stroke_width(2),
+            ))
+            .map_err(err)?;
+        }
+        let users = |s: &StepReport| f64::from(s.users);
+        c.draw_series(LineSeries::new(
+            r.steps.iter().map(|s| (users(s), s.delivery_p99_ms)),
+            RED.stroke_width(2),
+        ))
+        .map_err(err)?;
+        c.draw_series(r.steps.iter().map(|s| {
+            let style = if s.held { RED.filled() } else { WHITE.filled() };
+            Circle::new((users(s), s.delivery_p99_ms), 5, style)
+        }))
+        .map_err(err)?;
+        c.draw_series(
+            r.steps
+                .iter()
+                .filter(|s| !s.held)
+                .map(|s| Circle::new((users(s), s.delivery_p99_ms), 5, RED.stroke_width(2))),
+        )
+        .map_err(err)?;
+        c.draw_secondary_series(LineSeries::new(
+            r.steps.iter().map(|s| (users(s), s.requests_per_second)),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(err)?;
+        c.draw_secondary_series(DashedLineSeries::new(
+            r.steps
+                .iter()
+                .map(|s| (users(s), s.predicted_requests_per_second)),
+            6,
+            4,
+            BLUE.stroke_width(2),
+        ))
+        .map_err(err)?;
+        Ok(())
+    })
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::chart::tests::texts;
+
+    fn step(users: u32, held: bool, delivery_p99_ms: f64, rps: f64) -> StepReport {
+        StepReport {
+            users,
+            held,
+            slo: Vec::new(),
+            requests_per_second: rps,
+            requests_per_second_whole_run: rps,
+            predicted_requests_per_second: users as f64 * 3.8,
+            requests: 1000,
+            errors: 0,
+            refused_unexpected: 0,
+            latency_p50_ms: 0.4,
+            latency_p99_ms: 1.5,
+            delivery_p50_ms: delivery_p99_ms / 3.0,
+            delivery_p99_ms,
+            delivered: 100,
+            lost: 0,
+            stopped_early: None,
+            report_dir: format!("step-{users:06}"),
+        }
+    }
+
+    fn report(steps: Vec<StepReport>) -> CapacityReport {
+        let held: Vec<&StepReport> = steps.iter().filter(|s| s.held).collect();
+        let knee = held.last().map(|s| Knee {
+            users: s.users,
+            requests_per_second: s.requests_per_second,
+            delivery_p99_ms: s.delivery_p99_ms,
+            latency_p99_ms: s.latency_p99_ms,
+        });
+        let first_break = steps.iter().find(|s| !s.held).map(|s| Break {
+            users: s.users,
+            slo: "delivery.p99<3s".into(),
+            measured: format!("{} ms", s.delivery_p99_ms),
+        });
+        CapacityReport {
+            schema_version: SCHEMA_VERSION,
+            tool: "chat-harness test".into(),
+            scenario: "smoke".into(),
+            target: "embedded".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_s: 30.0,
+            interrupted: false,
+            stopped_because: "test".into(),
+            slos: vec!["delivery.p99<3s".into(), "errors<1%".into()],
+            planned_steps: steps.iter().map(|s| s.users).collect(),
+            ramp_s: 1.0,
+            hold_s: 2.0,
+            steps,
+            knee,
+            first_break,
+            model: ModelReport {
+                messages_per_chat_per_second: 1.4,
+                requests_per_user: 3.8,
+                personas: Vec::new(),
+                assumptions: "test".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn chart_marks_the_knee_only_when_a_step_broke() {
+        let broke = report(vec![
+            step(4, true, 480.0, 15.0),
+            step(8, true, 900.0, 30.0),
+            step(12, false, 3400.0, 41.0),
+        ]);
+        let svg = chart(&broke);
+        let t = texts(&svg);
+        for want in [
+            "smoke on embedded: users against delivery p99 and req/s",
+            "users",
+            "delivery p99 (ms)",
+            "requests per second",
+            "SLO delivery.p99<3s",
+            "knee: 8 users",
+            "3000 ms",
+        ] {
+            assert!(t.iter().any(|s| s == want), "{want:?} not in {t:?}");
+        }
+        insta::assert_snapshot!(svg);
+
+        // Every step held: the knee is above the largest step, not at it.
+        let held = report(vec![step(4, true, 480.0, 15.0), step(8, true, 490.0, 30.0)]);
+        let t = texts(&chart(&held));
+        assert!(!t.iter().any(|s| s.starts_with("knee")), "{t:?}");
+        assert!(t.iter().any(|s| s == "SLO delivery.p99<3s"), "{t:?}");
+    }
 }

@@ -361,6 +361,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
     };
     let mut all = HistSum::new("request latency");
     let mut delivery = HistSum::new("delivery latency");
+    let mut catchup = HistSum::new("catch-up latency");
     let mut lateness = HistSum::new("poll lateness");
     let mut endpoints: BTreeMap<String, (EndpointSummary, HistSum)> = BTreeMap::new();
     let mut counts = DeliveryCounts::default();
@@ -393,6 +394,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         refused_unexpected += s.requests.refused_unexpected;
         all.add(r, &s.requests.latency)?;
         delivery.add(r, &s.delivery.latency)?;
+        catchup.add(r, &s.delivery.catchup)?;
         lateness.add(r, &s.poll_lateness)?;
         add_counts(&mut counts, &s.delivery.counts);
         for (name, e) in &s.requests.per_endpoint {
@@ -504,6 +506,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         delivery: DeliveryReport {
             counts,
             latency: delivery.hist.summary(),
+            catchup: catchup.hist.summary(),
         },
         poll_lateness: lateness.hist.summary(),
         timeline,
@@ -529,7 +532,8 @@ mod tests {
         h
     }
 
-    /// A shard's summary holding `samples` as every latency, and `n` as
+    /// A shard's summary holding `samples` as every latency (catch-up: each
+    /// sample plus 7 µs, so that a mix-up with delivery shows), and `n` as
     /// every count.
     fn shard(index: u32, count: u32, samples: &[u64], n: u64, origin_ms: i64) -> ShardResult {
         let h = hist(samples).summary();
@@ -579,6 +583,7 @@ mod tests {
             delivery: DeliveryReport {
                 counts,
                 latency: h.clone(),
+                catchup: hist(&samples.iter().map(|v| v + 7).collect::<Vec<_>>()).summary(),
             },
             poll_lateness: h,
             timeline: (0..3)
@@ -638,6 +643,8 @@ mod tests {
             let all = hist(&samples.iter().map(|s| s.0).collect::<Vec<_>>()).summary();
             prop_assert_eq!(&merged.requests.latency, &all);
             prop_assert_eq!(&merged.delivery.latency, &all);
+            let catchup = hist(&samples.iter().map(|s| s.0 + 7).collect::<Vec<_>>()).summary();
+            prop_assert_eq!(&merged.delivery.catchup, &catchup);
             prop_assert_eq!(&merged.poll_lateness, &all);
             prop_assert_eq!(&merged.requests.per_endpoint["get_messages"].latency, &all);
             for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
@@ -735,7 +742,7 @@ mod tests {
         insta::assert_snapshot!("merged_markdown", super::super::report::markdown(&m));
         insta::assert_json_snapshot!("merged_json", m.merged);
         let html = super::super::report::html(&m);
-        assert!(html.contains("shards/1/report.html") && html.contains("2.4 s late"));
+        assert!(html.contains("shards/1/summary.html") && html.contains("2.4 s late"));
     }
 
     #[test]

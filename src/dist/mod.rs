@@ -44,13 +44,7 @@ pub struct MergeOutcome {
 }
 
 /// Files of a shard's folder kept under `OUT/shards/<index>/`.
-const KEPT: [&str; 5] = [
-    "summary.json",
-    "summary.md",
-    "summary.html",
-    "report.json",
-    "report.html",
-];
+const KEPT: [&str; 4] = ["summary.json", "summary.md", "summary.html", "report.json"];
 
 /// Reads, checks and merges the shards, and writes the merged report.
 pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {

@@ -95,14 +95,14 @@ pub fn html(s: &Summary) -> String {
     if let Some(m) = &s.merged {
         let _ = write!(
             o,
-            "<h2>Shards</h2><p>Merged from {} shards, scenario hash <code>{}</code>.</p><table><tr><th>shard</th><th>users</th><th>start</th><th>requests</th><th>errors</th><th>sent</th><th>delivered</th><th>lost</th><th>delivery p99</th><th>goose</th></tr>",
+            "<h2>Shards</h2><p>Merged from {} shards, scenario hash <code>{}</code>.</p><table><tr><th>shard</th><th>users</th><th>start</th><th>requests</th><th>errors</th><th>sent</th><th>delivered</th><th>lost</th><th>delivery p99</th><th>shard report</th></tr>",
             m.shards.len(),
             esc(&m.scenario_hash)
         );
         for r in &m.shards {
             let _ = write!(
                 o,
-                "<tr><td>{i}</td><td>{}</td><td>+{} s, {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"shards/{i}/report.html\">report</a></td></tr>",
+                "<tr><td>{i}</td><td>{}</td><td>+{} s, {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"shards/{i}/summary.html\">summary</a></td></tr>",
                 r.shard.users,
                 r.offset_s,
                 esc(&late_text(r.shard.late_ms, r.shard.late).replace("**", "")),

@@ -408,6 +408,8 @@ impl UserRun {
                 d.on_open(now.saturating_duration_since(shared.stats.origin()));
             }
             shared.tracker.opened(c.chat, self.user, now);
+        } else {
+            shared.tracker.closed(c.chat, self.user, now);
         }
     }
 

@@ -2,8 +2,11 @@
 //! chatter sends carries a unique id in its content; the sender records when
 //! send_message answered, and each participant's poller records when it
 //! first saw the message. From that: delivery latency (send answered to
-//! seen, counted from when the recipient's screen was open), and counts of
-//! delivered, lost, duplicated and out-of-order messages.
+//! first seen, for recipients whose screen was open when the send was
+//! answered), catch-up latency (screen opened to first seen, for the rest:
+//! a different quantity, how long a user who opens a chat waits for what
+//! came while it was closed), and counts of delivered, lost, duplicated and
+//! out-of-order messages.
 //!
 //! A message is *lost* for a recipient only when that recipient finished a
 //! poll that started after the send answered and came back without it
@@ -78,8 +81,24 @@ struct View {
     jumps: Vec<(Option<NaiveDateTime>, NaiveDateTime)>,
     /// Highest sequence seen per sender position.
     last_seq: Vec<u32>,
+    screen: Screen,
+}
+
+/// The chat screen's last opening and closing.
+#[derive(Debug, Default, Clone, Copy)]
+struct Screen {
     /// When the chat screen was last opened.
     opened: Option<Instant>,
+    /// When it was closed after that; `None` while it is open.
+    closed: Option<Instant>,
+}
+
+impl Screen {
+    /// Whether the screen was open at `t`, as far as its last opening and
+    /// closing tell (`t` is a send's answer, earlier than both or between).
+    fn open_at(&self, t: Instant) -> bool {
+        self.opened.is_some_and(|o| o <= t) && self.closed.is_none_or(|c| c > t)
+    }
 }
 
 #[derive(Debug)]
@@ -124,8 +143,18 @@ pub struct DeliveryCounts {
 pub struct DeliveryReport {
     #[serde(flatten)]
     pub counts: DeliveryCounts,
-    /// Send answered (or the recipient's screen opened, if later) to first seen.
+    /// Delivery latency: send answered to first seen, for recipients whose
+    /// screen was open when the send was answered.
     pub latency: HistSummary,
+    /// Catch-up latency: screen opened to first seen, for recipients whose
+    /// screen was closed when the send was answered. Absent from summaries
+    /// written before it was measured apart (read as empty).
+    #[serde(default = "empty_hist")]
+    pub catchup: HistSummary,
+}
+
+fn empty_hist() -> HistSummary {
+    Hist::new().summary()
 }
 
 /// Shared by every user of a run; one lock per chat.
@@ -133,7 +162,15 @@ pub struct DeliveryReport {
 pub struct Tracker {
     chats: Vec<Mutex<Ledger>>,
     latency: Mutex<Hist>,
+    catchup: Mutex<Hist>,
     totals: Mutex<(u64, u64, u64)>, // (duplicated, out_of_order, late_visible)
+}
+
+/// Which histogram a first sighting goes to.
+#[derive(Debug, Clone, Copy)]
+enum Latency {
+    Delivery,
+    CatchUp,
 }
 
 fn key(sender_pos: usize, seq: u32) -> u64 {
@@ -171,6 +208,7 @@ impl Tracker {
         Tracker {
             chats,
             latency: Mutex::new(Hist::new()),
+            catchup: Mutex::new(Hist::new()),
             totals: Mutex::new((0, 0, 0)),
         }
     }
@@ -235,7 +273,7 @@ impl Tracker {
         }
         let k = key(sp, id.seq);
         let view = &mut l.views[pos];
-        let opened = view.opened;
+        let screen = view.screen;
         let caught_up_from = view.caught_up_from;
         let mut late = false;
         let reordered = id.seq < view.last_seq[sp];
@@ -246,8 +284,17 @@ impl Tracker {
             Some(rec) => {
                 rec.seen |= 1 << pos;
                 late = caught_up_from.is_some_and(|t| t > rec.answered);
-                let from = opened.map_or(rec.answered, |o| o.max(rec.answered));
-                latency = Some(at.saturating_duration_since(from));
+                latency = Some(if screen.open_at(rec.answered) {
+                    (
+                        Latency::Delivery,
+                        at.saturating_duration_since(rec.answered),
+                    )
+                } else {
+                    // Closed at the answer: from the opening that followed
+                    // (a poll in flight while it closed counts from the answer).
+                    let from = screen.opened.map_or(rec.answered, |o| o.max(rec.answered));
+                    (Latency::CatchUp, at.saturating_duration_since(from))
+                });
                 Sighting::First
             }
             None => {
@@ -260,11 +307,12 @@ impl Tracker {
             }
         };
         drop(guard);
-        if let Some(latency) = latency {
-            self.latency
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(latency);
+        if let Some((kind, latency)) = latency {
+            let h = match kind {
+                Latency::Delivery => &self.latency,
+                Latency::CatchUp => &self.catchup,
+            };
+            h.lock().unwrap_or_else(|p| p.into_inner()).record(latency);
         }
         if result == Sighting::Duplicate || reordered || late {
             let mut t = self.totals.lock().unwrap_or_else(|p| p.into_inner());
@@ -287,14 +335,32 @@ impl Tracker {
         }
     }
 
-    /// The chat screen of `user` opened at `at`: delivery latency of what
-    /// arrived while it was closed counts from here.
+    /// The chat screen of `user` opened at `at`: what was sent while it was
+    /// closed counts as catch-up from here.
     pub fn opened(&self, chat: u32, user: u32, at: Instant) {
         let Some(mut l) = self.ledger(chat) else {
             return;
         };
         if let Some(pos) = l.members.iter().position(|&m| m == user) {
-            l.views[pos].opened = Some(at);
+            let v = &mut l.views[pos].screen;
+            if v.opened.is_none() || v.closed.is_some() {
+                v.opened = Some(at);
+                v.closed = None;
+            }
+        }
+    }
+
+    /// The chat screen of `user` closed at `at`: what is sent from here on
+    /// counts as catch-up when it is seen after the next opening.
+    pub fn closed(&self, chat: u32, user: u32, at: Instant) {
+        let Some(mut l) = self.ledger(chat) else {
+            return;
+        };
+        if let Some(pos) = l.members.iter().position(|&m| m == user) {
+            let v = &mut l.views[pos].screen;
+            if v.opened.is_some() && v.closed.is_none() {
+                v.closed = Some(at);
+            }
         }
     }
 
@@ -357,12 +423,12 @@ impl Tracker {
         c.duplicated = t.0;
         c.out_of_order = t.1;
         c.late_visible = t.2;
-        let latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .summary();
-        DeliveryReport { counts: c, latency }
+        let summary = |h: &Mutex<Hist>| h.lock().unwrap_or_else(|p| p.into_inner()).summary();
+        DeliveryReport {
+            counts: c,
+            latency: summary(&self.latency),
+            catchup: summary(&self.catchup),
+        }
     }
 }
 
@@ -404,6 +470,9 @@ mod tests {
     fn delivery_latency_and_counts() {
         let t = tracker(|_| true);
         let t0 = Instant::now();
+        for u in 1..=3 {
+            t.opened(2, u, t0);
+        }
         t.sent(id(2, 0, 1), ts("2024-01-01 00:00:01"), t0);
         assert_eq!(
             t.seen(id(2, 0, 1), 1, t0 + Duration::from_millis(300)),
@@ -520,17 +589,64 @@ mod tests {
     }
 
     #[test]
-    fn latency_counts_from_screen_open() {
+    fn a_screen_opened_late_counts_in_catch_up_only() {
         let t = tracker(|_| true);
         let t0 = Instant::now();
+        // User 1 has chat 0 closed when the send answers and opens it 5 s
+        // later; it sees the message 200 ms after opening.
         t.sent(id(0, 0, 1), ts("2024-01-01 00:00:01"), t0);
         t.opened(0, 1, t0 + Duration::from_secs(5));
         t.seen(id(0, 0, 1), 1, t0 + Duration::from_millis(5200));
         let r = t.report();
+        assert_eq!(r.latency.count, 0, "{:?}", r.latency);
+        assert_eq!(r.catchup.count, 1);
         assert!(
-            (199_000..=201_000).contains(&r.latency.p50_us),
+            (199_000..=201_000).contains(&r.catchup.p50_us),
             "{:?}",
-            r.latency
+            r.catchup
         );
+        assert_eq!(r.counts.delivered, 1);
+    }
+
+    #[test]
+    fn open_closed_and_reopened_screens_split_one_stream() {
+        // Group chat 2 (users 0..4), user 0 sends three messages:
+        //  - seq 1 answers at 0 s: user 1's screen open since before
+        //    (delivery 300 ms), user 2's closed (opens at 1 s, sees at
+        //    1.05 s: catch-up 50 ms);
+        //  - user 1 closes at 2 s; seq 2 answers at 3 s; user 1 reopens at
+        //    4 s and sees it at 4.1 s: catch-up 100 ms, although its screen
+        //    had been open before;
+        //  - seq 3 answers at 5 s with both screens open: delivery 20 ms
+        //    and 40 ms.
+        let t = tracker(|u| u != 3);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        t.opened(2, 1, t0);
+        t.sent(id(2, 0, 1), ts("2024-01-01 00:00:01"), at(1));
+        t.seen(id(2, 0, 1), 1, at(301));
+        t.opened(2, 2, at(1000));
+        t.seen(id(2, 0, 1), 2, at(1050));
+        t.closed(2, 1, at(2000));
+        t.sent(id(2, 0, 2), ts("2024-01-01 00:00:03"), at(3000));
+        // User 2's screen is open: delivery 10 ms.
+        t.seen(id(2, 0, 2), 2, at(3010));
+        t.opened(2, 1, at(4000));
+        t.seen(id(2, 0, 2), 1, at(4100));
+        // Opening an open screen again does not move its opening.
+        t.opened(2, 2, at(4500));
+        t.sent(id(2, 0, 3), ts("2024-01-01 00:00:05"), at(5000));
+        t.seen(id(2, 0, 3), 1, at(5020));
+        t.seen(id(2, 0, 3), 2, at(5040));
+        let r = t.report();
+        assert_eq!(r.counts.delivered, 6);
+        let ms = |h: &HistSummary, q: f64| (h.quantile_us(q) + 500) / 1000;
+        assert_eq!(r.latency.count, 4, "{:?}", r.latency);
+        assert_eq!(
+            [0.0, 0.3, 0.6, 1.0].map(|q| ms(&r.latency, q)),
+            [10, 20, 40, 300]
+        );
+        assert_eq!(r.catchup.count, 2, "{:?}", r.catchup);
+        assert_eq!([0.0, 1.0].map(|q| ms(&r.catchup, q)), [50, 100]);
     }
 }

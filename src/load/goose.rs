@@ -165,8 +165,9 @@ fn goose_args(shared: &Shared, cfg: &EngineConfig) -> Vec<String> {
         "--no-transaction-metrics".into(),
         "--no-scenario-metrics".into(),
         "--quiet".into(),
-        "--report-file".into(),
-        format!("{dir}/report.html"),
+        // Not report.html: goose's page loads its chart library from a CDN
+        // and shows empty charts offline (CI runners, archives); our
+        // summary.html draws the same and more from inline SVG.
         "--report-file".into(),
         format!("{dir}/report.json"),
         "--timeout".into(),

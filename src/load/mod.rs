@@ -10,7 +10,7 @@
 //!    each one a persona (`behaviour.rs` over the pure models of
 //!    `persona.rs`), while `delivery.rs` and `stats.rs` keep our own books;
 //! 5. `summary.json`, `summary.md` and `summary.html` (`summary.rs`), goose's
-//!    report.html and report.json beside them, and the `--slo` verdict.
+//!    report.json beside them (not its report.html: CDN charts), and the `--slo` verdict.
 
 pub mod behaviour;
 pub mod connect;

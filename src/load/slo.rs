@@ -2,7 +2,9 @@
 //! --slo "lost=0" --slo "errors<1%"`. A violated SLO makes the run exit 1,
 //! so CI can gate on load.
 //!
-//! Metrics: `delivery.pNN` (delivery latency), `latency.pNN` (all requests),
+//! Metrics: `delivery.pNN` (delivery latency: send answered to first seen,
+//! screen open), `catchup.pNN` (screen opened to first seen, for what was
+//! sent while it was closed), `latency.pNN` (all requests),
 //! `<endpoint>.pNN` (e.g. `get_messages.p99`), `lateness.pNN` (polls against
 //! schedule), the counts `lost`, `lost_client_model`, `duplicated`,
 //! `out_of_order`, `unconfirmed`, `refused` (unexpected refusals), and
@@ -139,7 +141,7 @@ impl Slo {
             }
         } else {
             return Err(format!(
-                "{text:?}: unknown metric {metric:?} (delivery.p99, latency.p99, get_messages.p99, lateness.p99, lost, lost_client_model, duplicated, out_of_order, unconfirmed, refused, errors)"
+                "{text:?}: unknown metric {metric:?} (delivery.p99, catchup.p99, latency.p99, get_messages.p99, lateness.p99, lost, lost_client_model, duplicated, out_of_order, unconfirmed, refused, errors)"
             ));
         };
         if is_percentile {
@@ -207,6 +209,7 @@ impl Slo {
                 let q = quantile(p)?;
                 let h = match name {
                     "delivery" => &s.delivery.latency,
+                    "catchup" => &s.delivery.catchup,
                     "latency" => &s.requests.latency,
                     "lateness" => &s.poll_lateness,
                     ep => &s.requests.per_endpoint.get(ep)?.latency,
@@ -256,6 +259,7 @@ mod tests {
             Threshold::Percent(1.0)
         );
         assert_eq!(Slo::parse("get_messages.p99.9<=250ms").unwrap().op, Op::Le);
+        assert_eq!(Slo::parse("catchup.p99<3s").unwrap().metric, "catchup.p99");
         for bad in [
             "delivery<1s",
             "lost<1%",

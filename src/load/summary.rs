@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::delivery::DeliveryReport;
 use super::goose::GooseOutcome;
-use super::hist::{human_us, Hist, HistSummary};
+use super::hist::{human_us, HistSummary};
 use super::slo::SloResult;
 use super::stats::{EndpointSummary, Tick};
 
@@ -202,12 +202,13 @@ impl Summary {
         );
         let _ = writeln!(
             o,
-            "Delivery latency (send answered, or screen opened, to first seen):\n"
+            "Delivery: send answered to first seen, recipient's screen open at the answer. Catch-up: screen opened to first seen, for what was sent while it was closed.\n"
         );
         hist_table(
             &mut o,
             &[
                 ("delivery", &self.delivery.latency),
+                ("catch-up", &self.delivery.catchup),
                 ("poll lateness", &self.poll_lateness),
             ],
         );
@@ -250,7 +251,7 @@ impl Summary {
         if let Some(g) = &self.goose {
             let _ = writeln!(
                 o,
-                "\ngoose's view (report.html, report.json): up to {} users, {} s.\n",
+                "\ngoose's view (report.json): up to {} users, {} s.\n",
                 g.max_users, g.duration_s
             );
             if let Some(e) = &g.error {
@@ -292,14 +293,22 @@ impl Summary {
                 esc(&s.measured_text)
             );
         }
-        o.push_str("<h2>Delivery latency by percentile</h2>");
-        o.push_str(&percentile_svg(&[
-            ("delivery", "#c0392b", &self.delivery.latency),
-            ("all requests", "#2980b9", &self.requests.latency),
-            ("poll lateness", "#7f8c8d", &self.poll_lateness),
-        ]));
+        use crate::report::chart::{self, BLUE, GREY, ORANGE, RED};
+        o.push_str("<h2>Latency by percentile</h2><p>Delivery: send answered to first seen, recipient's screen open at the answer. Catch-up: screen opened to first seen, for what was sent while it was closed. Poll lateness: how late polls started against their schedule.</p>");
+        o.push_str(&chart::percentiles(
+            "Latency by percentile (count in brackets)",
+            &[
+                ("delivery", RED, &self.delivery.latency),
+                ("catch-up", ORANGE, &self.delivery.catchup),
+                ("all requests", BLUE, &self.requests.latency),
+                ("poll lateness", GREY, &self.poll_lateness),
+            ],
+        ));
         o.push_str("<h2>Requests per second and active users</h2>");
-        o.push_str(&timeline_svg(&self.timeline));
+        o.push_str(&chart::timeline(
+            "Requests and errors per second, active users",
+            &self.timeline,
+        ));
         o.push_str("<h2>Endpoints</h2><table><tr><th>endpoint</th><th>requests</th><th>ok</th><th>refused (exp.)</th><th>refused (unexp.)</th><th>failed</th><th>p50</th><th>p99</th><th>max</th></tr>");
         for (name, e) in &self.requests.per_endpoint {
             let _ = write!(
@@ -310,9 +319,9 @@ impl Summary {
             );
         }
         if self.merged.is_some() {
-            o.push_str("</table><p>goose's own reports: per shard, linked above. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+            o.push_str("</table><p>Each shard's own summary is linked above. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
         } else {
-            o.push_str("</table><p>goose's own report: <a href=\"report.html\">report.html</a>. Data: <a href=\"summary.json\">summary.json</a>.</p></body></html>\n");
+            o.push_str("</table><p>Data: <a href=\"summary.json\">summary.json</a>; goose's own request rows: <a href=\"report.json\">report.json</a>.</p></body></html>\n");
         }
         o
     }
@@ -350,111 +359,4 @@ pub(crate) fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-const W: f64 = 900.0;
-const H: f64 = 320.0;
-const PAD: f64 = 50.0;
-
-/// Latency against percentile on the usual log scale of 1/(1-q):
-/// 0, 90, 99, 99.9, 99.99%.
-fn percentile_svg(series: &[(&str, &str, &HistSummary)]) -> String {
-    let mut curves = Vec::new();
-    let mut ymax: u64 = 1;
-    for (name, colour, s) in series {
-        let Ok(h) = Hist::decode(&s.hdr) else {
-            continue;
-        };
-        if h.is_empty() {
-            continue;
-        }
-        let pts: Vec<(f64, u64)> = (0..=80)
-            .map(|i| {
-                let x = i as f64 / 20.0; // 0..4 decades
-                let q = 1.0 - 10f64.powf(-x);
-                (x, h.quantile_us(q.min(1.0)))
-            })
-            .collect();
-        ymax = ymax.max(pts.iter().map(|p| p.1).max().unwrap_or(1));
-        curves.push((name, colour, pts));
-    }
-    let mut o = format!("<svg width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
-    let sx = |x: f64| PAD + x / 4.0 * (W - 2.0 * PAD);
-    let sy = |y: u64| H - PAD - y as f64 / ymax as f64 * (H - 2.0 * PAD);
-    for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
-        let x = sx(i as f64);
-        let _ = write!(o, "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{label}</text>", PAD, H - PAD, H - PAD + 15.0);
-    }
-    for i in 0..=4 {
-        let v = ymax * i / 4;
-        let y = sy(v);
-        let _ = write!(
-            o,
-            "<text x=\"{}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            PAD - 4.0,
-            human_us(v)
-        );
-    }
-    for (k, (name, colour, pts)) in curves.iter().enumerate() {
-        let path: Vec<String> = pts
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-            .collect();
-        let _ = write!(
-            o,
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
-            path.join(" ")
-        );
-        let _ = write!(
-            o,
-            "<text x=\"{}\" y=\"{}\" font-size=\"12\" fill=\"{colour}\">{}</text>",
-            PAD + 10.0,
-            PAD + 15.0 * k as f64,
-            esc(name)
-        );
-    }
-    if curves.is_empty() {
-        let _ = write!(
-            o,
-            "<text x=\"{}\" y=\"{}\">no data</text>",
-            W / 2.0,
-            H / 2.0
-        );
-    }
-    o.push_str("</svg>");
-    o
-}
-
-fn timeline_svg(ticks: &[Tick]) -> String {
-    let n = ticks.len().max(2) as f64;
-    let rmax = ticks.iter().map(|t| t.requests).max().unwrap_or(0).max(1) as f64;
-    let umax = ticks.iter().map(|t| t.users).max().unwrap_or(0).max(1) as f64;
-    let sx = |i: usize| PAD + i as f64 / (n - 1.0) * (W - 2.0 * PAD);
-    let line = |f: &dyn Fn(&Tick) -> f64, max: f64| -> String {
-        ticks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("{:.1},{:.1}", sx(i), H - PAD - f(t) / max * (H - 2.0 * PAD)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut o = format!("<svg width=\"{W}\" height=\"{H}\" xmlns=\"http://www.w3.org/2000/svg\">");
-    let _ = write!(
-        o,
-        "<polyline fill=\"none\" stroke=\"#2980b9\" stroke-width=\"2\" points=\"{}\"/>",
-        line(&|t| t.requests as f64, rmax)
-    );
-    let _ = write!(
-        o,
-        "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1\" points=\"{}\"/>",
-        line(&|t| t.errors as f64, rmax)
-    );
-    let _ = write!(o, "<polyline fill=\"none\" stroke=\"#27ae60\" stroke-width=\"2\" stroke-dasharray=\"5,3\" points=\"{}\"/>", line(&|t| t.users as f64, umax));
-    let _ = write!(
-        o,
-        "<text x=\"{PAD}\" y=\"20\" font-size=\"12\" fill=\"#2980b9\">requests/s (max {rmax:.0})</text><text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"#c0392b\">errors/s</text><text x=\"{}\" y=\"20\" font-size=\"12\" fill=\"#27ae60\">active users (max {umax:.0})</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{} s</text>",
-        PAD + 220.0, PAD + 320.0, W - PAD, H - PAD + 15.0, ticks.len().saturating_sub(1)
-    );
-    o.push_str("</svg>");
-    o
 }

@@ -130,7 +130,11 @@ fn two_shard_processes_merge_into_one_report_that_accounts_for_everything() {
     assert_eq!(d.sent, sum(&|s| s.delivery.counts.sent));
     assert_eq!(d.delivered, sum(&|s| s.delivery.counts.delivered));
     assert_eq!(d.expected, sum(&|s| s.delivery.counts.expected));
-    assert_eq!(m.delivery.latency.count, d.delivered);
+    assert_eq!(
+        m.delivery.latency.count + m.delivery.catchup.count,
+        d.delivered
+    );
+    assert_eq!(m.delivery.catchup.count, sum(&|s| s.delivery.catchup.count));
     assert!(d.sent > 0 && d.delivered > 0, "{d:?}");
     assert_eq!((d.lost, d.duplicated, d.out_of_order), (0, 0, 0), "{d:?}");
     let ticks: u64 = m.timeline.iter().map(|t| t.requests as u64).sum();
@@ -174,7 +178,7 @@ fn two_shard_processes_merge_into_one_report_that_accounts_for_everything() {
         "summary.md",
         "summary.html",
         "shards/0/report.json",
-        "shards/1/report.html",
+        "shards/1/summary.html",
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }

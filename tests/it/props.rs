@@ -190,6 +190,11 @@ enum Op {
         user: usize,
         at: u64,
     },
+    Closed {
+        chat: usize,
+        user: usize,
+        at: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -202,7 +207,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (c.clone(), m.clone(), seq, m.clone(), t.clone()).prop_map(|(chat, sender, seq, user, at)| Op::Seen { chat, sender, seq, user, at }),
         2 => (c.clone(), m.clone(), t.clone()).prop_map(|(chat, user, at)| Op::CaughtUp { chat, user, at }),
         1 => (c.clone(), m.clone(), prop::option::of(t.clone()), t.clone()).prop_map(|(chat, user, from, to)| Op::Jump { chat, user, from, to }),
-        1 => (c, m, t).prop_map(|(chat, user, at)| Op::Opened { chat, user, at }),
+        1 => (c.clone(), m.clone(), t.clone()).prop_map(|(chat, user, at)| Op::Opened { chat, user, at }),
+        1 => (c, m, t).prop_map(|(chat, user, at)| Op::Closed { chat, user, at }),
     ]
 }
 
@@ -255,6 +261,10 @@ proptest! {
                     let (chat, user) = member(chat, user);
                     tracker.opened(chat as u32, user, at(t));
                 }
+                Op::Closed { chat, user, at: t } => {
+                    let (chat, user) = member(chat, user);
+                    tracker.closed(chat as u32, user, at(t));
+                }
             }
         }
         let r = tracker.report();
@@ -262,8 +272,9 @@ proptest! {
         prop_assert_eq!(c.sent, sent.len() as u64);
         // Every expected pair is in exactly one of the four outcomes.
         prop_assert_eq!(c.delivered + c.lost + c.lost_client_model + c.unconfirmed, c.expected, "{:?}", c);
-        // One latency sample per delivered pair, no more.
-        prop_assert_eq!(r.latency.count, c.delivered, "{:?}", c);
+        // One latency sample per delivered pair, no more: in delivery or
+        // in catch-up, never both.
+        prop_assert_eq!(r.latency.count + r.catchup.count, c.delivered, "{:?}", c);
         // The same report twice: reporting changes nothing.
         prop_assert_eq!(&tracker.report().counts, c);
     }

@@ -209,6 +209,7 @@ fn summary() -> Summary {
                 ..DeliveryCounts::default()
             },
             latency: hist(&[250_000]),
+            catchup: hist(&[40_000]),
         },
         poll_lateness: hist(&[]),
         timeline: vec![Tick {
