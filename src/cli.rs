@@ -418,6 +418,17 @@ pub struct ServeArgs {
     /// List the defects with the clause each breaks, and exit.
     #[arg(long)]
     pub list_defects: bool,
+    /// Switch on a conforming variant: behaviour that stays within the
+    /// contract, e.g. refuse-417 or serial (repeatable; see --list-variants).
+    #[arg(long = "variant", value_name = "NAME")]
+    pub variants: Vec<String>,
+    /// List the conforming variants, and exit.
+    #[arg(long)]
+    pub list_variants: bool,
+    /// Hold every request this long before handling it (the `latency`
+    /// variant with this value), e.g. 300ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub latency: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::accounts;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::contract::Endpoint;
-use crate::reference::{serve, Defect, SeedUser, ServerConfig};
+use crate::reference::{serve, Defect, SeedUser, ServerConfig, Variant};
 use crate::{SetupError, UsageError};
 
 /// Where `--users` writes the accounts when `--accounts-out` is not given.
@@ -25,6 +25,13 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<u8> {
                 d.clause(),
                 d.description()
             )?;
+        }
+        return Ok(crate::exit_code::SUCCESS);
+    }
+    if args.list_variants {
+        let mut out = std::io::stdout().lock();
+        for v in Variant::ALL {
+            writeln!(out, "{:<20} {}", v.name(), v.description())?;
         }
         return Ok(crate::exit_code::SUCCESS);
     }
@@ -123,6 +130,21 @@ pub fn config_from(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Serv
         let defect: Defect = d.parse().map_err(|e| UsageError(format!("--defect {e}")))?;
         config = config.with_defect(defect);
     }
+    for v in &args.variants {
+        let variant: Variant = v
+            .parse()
+            .map_err(|e| UsageError(format!("--variant {e}")))?;
+        config = config.with_variant(variant);
+    }
+    if let Some(latency) = args.latency {
+        if latency > std::time::Duration::from_secs(60) {
+            return Err(UsageError(format!(
+                "--latency {latency:?}: at most 60s (each request is held that long)"
+            ))
+            .into());
+        }
+        config = config.with_latency(latency);
+    }
     Ok(config)
 }
 
@@ -181,6 +203,12 @@ mod tests {
             "https://chat.example.com/",
             "--defect",
             "fixed-window",
+            "--variant",
+            "refuse-417",
+            "--variant",
+            "serial",
+            "--latency",
+            "250ms",
         ])
         .unwrap();
         assert_eq!(c.users.len(), 1);
@@ -195,6 +223,11 @@ mod tests {
             Some("https://chat.example.com")
         );
         assert!(c.defects.contains(&Defect::FixedWindow));
+        assert!(c.variants.contains(&Variant::Refuse417) && c.variants.contains(&Variant::Serial));
+        assert!(c.variants.contains(&Variant::Latency));
+        assert_eq!(c.latency, std::time::Duration::from_millis(250));
+        let l = parse(&["chat-harness", "serve", "--variant", "latency"]).unwrap();
+        assert_eq!(l.latency, crate::reference::DEFAULT_LATENCY);
         let d = parse(&["chat-harness", "serve"]).unwrap();
         assert_eq!(d.users.len(), 3);
     }
@@ -207,6 +240,9 @@ mod tests {
             &["chat-harness", "serve", "--limit", "login=0"],
             &["chat-harness", "serve", "--window-seconds", "0"],
             &["chat-harness", "serve", "--defect", "no-such-defect"],
+            &["chat-harness", "serve", "--variant", "no-such-variant"],
+            &["chat-harness", "serve", "--variant", "fixed-window"],
+            &["chat-harness", "serve", "--latency", "2m"],
             &[
                 "chat-harness",
                 "serve",

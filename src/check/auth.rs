@@ -386,26 +386,20 @@ async fn no_secret_leaks(cx: &Ctx) -> Result<Verdict, Verdict> {
                     .with(&ex),
             );
         }
-        if let Some(v) = ex.json() {
-            if has_secret_key(&v) {
-                return Err(Verdict::fail(format!("{what} carries an api_secret field"))
-                    .expected("no api_secret outside login and signup")
-                    .seen(ex.body_excerpt(200, cx.show_secrets))
-                    .with(&ex));
-            }
+        // Secret-named keys carrying a value (exact names, not words inside
+        // names such as `last_password_reset_date`).
+        let fields = ex
+            .json()
+            .map(|v| crate::contract::redact::secret_fields(&v))
+            .unwrap_or_default();
+        if !fields.is_empty() {
+            return Err(Verdict::fail(format!("{what} carries a secret field"))
+                .expected("no api_secret (or password) outside login and signup")
+                .seen(format!("a value at {}", fields.join(", ")))
+                .with(&ex));
         }
     }
     Ok(Verdict::pass(
         "no secret in get_users, get_chat_participants, get_chats or errors",
     ))
-}
-
-fn has_secret_key(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Object(m) => m.iter().any(|(k, v)| {
-            (k == "api_secret" && v.as_str().is_some_and(|s| !s.is_empty())) || has_secret_key(v)
-        }),
-        serde_json::Value::Array(items) => items.iter().any(has_secret_key),
-        _ => false,
-    }
 }

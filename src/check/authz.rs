@@ -459,15 +459,51 @@ async fn users_list(cx: &Ctx) -> Result<Verdict, Verdict> {
             .seen(format!("missing {missing:?}"))
             .with(&ex));
     }
+    // Secrets by value (every one the suite holds) and by secret-named keys
+    // carrying a value; not by words inside key names: a key such as
+    // `last_password_reset_date` is no secret.
     let body = String::from_utf8_lossy(&ex.body);
-    if body.contains("api_secret") || body.contains("password") {
+    if let Some(whose) = held_secrets(cx)
+        .into_iter()
+        .find(|(_, s)| body.contains(s.as_str()))
+        .map(|(whose, _)| whose)
+    {
+        return Err(Verdict::fail(format!("get_users carries {whose}"))
+            .expected("no secret in get_users")
+            .seen(format!("{whose} in the body (masked below)"))
+            .with(&ex));
+    }
+    let fields = ex
+        .json()
+        .map(|v| crate::contract::redact::secret_fields(&v))
+        .unwrap_or_default();
+    if !fields.is_empty() {
         return Err(Verdict::fail("get_users carries secret fields")
-            .expected("name, full_name, email")
-            .seen(ex.body_excerpt(200, cx.show_secrets))
+            .expected("no api_secret, password or other secret key with a value")
+            .seen(format!("a value at {}", fields.join(", ")))
             .with(&ex));
     }
     Ok(Verdict::pass(format!(
         "{} users listed, caller excluded",
         listed.len()
     )))
+}
+
+/// Every secret the suite holds, with a description of whose it is: the
+/// api_secret of each user it logged in or created, and the passwords of
+/// the three shared users. Values under 6 characters are left out (they
+/// could occur in any text by chance).
+fn held_secrets(cx: &Ctx) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = cx
+        .known_secrets()
+        .into_iter()
+        .map(|(email, s)| (format!("the api_secret of {email}"), s))
+        .collect();
+    for u in [&cx.a, &cx.b, &cx.c] {
+        if let Some(p) = &u.password {
+            out.push((format!("the password of {}", u.email), p.clone()));
+        }
+    }
+    out.retain(|(_, s)| s.chars().count() >= 6);
+    out
 }

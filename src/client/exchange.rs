@@ -166,6 +166,12 @@ impl Exchange {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// A list-valued header with all its lines combined, in order, with
+    /// ", " (RFC 9110 5.3): `Vary`, `Access-Control-Allow-Headers`, ...
+    pub fn header_list(&self, name: &str) -> Option<String> {
+        crate::contract::headers::list_field(&self.headers, name)
+    }
+
     pub fn rate_limit(&self) -> RateLimitInfo {
         RateLimitInfo::from_response(&self.headers, self.json().as_ref())
     }

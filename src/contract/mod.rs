@@ -4,6 +4,7 @@
 
 pub mod endpoint;
 pub mod envelope;
+pub mod headers;
 pub mod limits;
 pub mod ratelimit;
 pub mod redact;

@@ -15,6 +15,49 @@ pub fn is_secret_key(key: &str) -> bool {
     )
 }
 
+/// Where a JSON document carries a value under a secret-named key (the
+/// exact names of [`is_secret_key`], any case), as paths such as
+/// `$.message[0].api_secret`. Names that merely contain such a word
+/// (`last_password_reset_date`, `secret_question_hint`) are not secret
+/// keys, and a key whose value is null, empty, or a mask made only of `*`
+/// (Frappe's rendering of a Password field) carries nothing.
+pub fn secret_fields(value: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_secret_fields(value, "$", &mut out);
+    out
+}
+
+fn walk_secret_fields(value: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let here = format!("{path}.{k}");
+                if is_secret_key(k) && carries_value(v) {
+                    out.push(here);
+                } else {
+                    walk_secret_fields(v, &here, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk_secret_fields(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn carries_value(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.trim().is_empty() && !s.trim().bytes().all(|b| b == b'*'),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
 /// `token KEY:SECRET` becomes `token KEY:***`; any other scheme's credentials
 /// are masked whole.
 pub fn authorization(value: &str) -> String {
@@ -71,6 +114,21 @@ mod tests {
         assert_eq!(authorization("Basic YWJjOmRlZg=="), "Basic ***");
         assert_eq!(authorization("token nocolon"), "token ***");
         assert_eq!(authorization("garbage"), "***");
+    }
+
+    #[test]
+    fn secret_fields_are_found_by_exact_name_with_a_value() {
+        let v = serde_json::json!({"message": [
+            {"name": "a", "last_password_reset_date": "2024-01-01", "secret_question": "x"},
+            {"name": "b", "api_secret": "", "password": null, "pwd": "*****"},
+            {"name": "c", "API_SECRET": "abc123def456"},
+            {"name": "d", "nested": {"password": "hunter22"}},
+        ]});
+        assert_eq!(
+            secret_fields(&v),
+            ["$.message[2].API_SECRET", "$.message[3].nested.password"]
+        );
+        assert!(secret_fields(&serde_json::json!({"message": "ok"})).is_empty());
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! command line converts into this in `serve.rs`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::contract::{Endpoint, LimitsTable};
 
 use super::defect::Defect;
+use super::variant::{Variant, DEFAULT_LATENCY};
 
 /// The password of the default and generated users.
 pub const DEFAULT_PASSWORD: &str = "Passw0rd!";
@@ -87,6 +89,11 @@ pub struct ServerConfig {
     /// The allowed origin besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub production_origin: Option<String>,
     pub defects: BTreeSet<Defect>,
+    /// Conforming variants (behaviour within the contract, not defects).
+    pub variants: BTreeSet<Variant>,
+    /// How long every request is held before it is handled (the `latency`
+    /// variant; zero otherwise).
+    pub latency: Duration,
     /// Largest request body accepted; larger ones answer 413.
     pub body_cap: usize,
 }
@@ -103,6 +110,8 @@ impl Default for ServerConfig {
             reset_form: ResetForm::Delta,
             production_origin: None,
             defects: BTreeSet::new(),
+            variants: BTreeSet::new(),
+            latency: Duration::ZERO,
             body_cap: 1 << 20,
         }
     }
@@ -111,6 +120,28 @@ impl Default for ServerConfig {
 impl ServerConfig {
     pub fn with_defect(mut self, d: Defect) -> Self {
         self.defects.insert(d);
+        self
+    }
+
+    /// Switches on a conforming variant; `latency` without a latency set
+    /// holds every request for [`DEFAULT_LATENCY`].
+    pub fn with_variant(mut self, v: Variant) -> Self {
+        self.variants.insert(v);
+        if v == Variant::Latency && self.latency.is_zero() {
+            self.latency = DEFAULT_LATENCY;
+        }
+        self
+    }
+
+    /// Holds every request for `d` before handling it (the `latency`
+    /// variant with that value; zero switches it off).
+    pub fn with_latency(mut self, d: Duration) -> Self {
+        self.latency = d;
+        if d.is_zero() {
+            self.variants.remove(&Variant::Latency);
+        } else {
+            self.variants.insert(Variant::Latency);
+        }
         self
     }
 
@@ -175,5 +206,14 @@ mod tests {
         assert_eq!(c.limits.window_seconds, 2);
         assert_eq!(c.limits.limit(Endpoint::GetUsers), Some(3));
         assert!(!format!("{:?}", c.users[0]).contains(DEFAULT_PASSWORD));
+        let v = ServerConfig::default().with_variant(Variant::Latency);
+        assert_eq!(v.latency, DEFAULT_LATENCY);
+        let v = v.with_latency(Duration::from_millis(50));
+        assert!(v.variants.contains(&Variant::Latency));
+        assert_eq!(v.latency, Duration::from_millis(50));
+        assert!(!v
+            .with_latency(Duration::ZERO)
+            .variants
+            .contains(&Variant::Latency));
     }
 }

@@ -16,7 +16,8 @@ use super::defect::{Defect, DefectSet};
 use super::error::ApiError;
 use super::limiter::{Limiter, Mode, Subject, Verdict};
 use super::params::{parse_auth, AuthHeader, Params};
-use super::state::{Caller, State};
+use super::state::{now_micros, render, Caller, State};
+use super::variant::{self, CoarseClock, Variant, VariantSet};
 use crate::accounts::Account;
 use crate::contract::envelope::error_body;
 use crate::contract::Endpoint;
@@ -75,12 +76,42 @@ pub(crate) struct Inner {
     pub defects: DefectSet,
     pub limiter: Limiter,
     pub state: State,
+    pub variants: VariantSet,
+    /// The `serial` variant's lock: held for the whole handling of a request.
+    serial: tokio::sync::Mutex<()>,
+    /// The `local-zone` variant's clock.
+    clock: CoarseClock,
 }
 
 impl Inner {
     #[inline]
     pub fn has(&self, d: Defect) -> bool {
         self.defects.has(d)
+    }
+
+    #[inline]
+    pub fn variant(&self, v: Variant) -> bool {
+        self.variants.has(v)
+    }
+
+    /// Microseconds of the naive server-local time: the machine's zone, or
+    /// the `local-zone` variant's coarse UTC+05:30 clock.
+    pub fn now_micros(&self) -> i64 {
+        if self.variant(Variant::LocalZone) {
+            self.clock.now_micros()
+        } else {
+            now_micros()
+        }
+    }
+
+    /// A timestamp as this server writes it: six fraction digits, or with
+    /// `local-zone` the fraction omitted when it is zero.
+    pub fn render(&self, micros: i64) -> String {
+        if self.variant(Variant::LocalZone) {
+            variant::render_short(micros)
+        } else {
+            render(micros)
+        }
     }
 }
 
@@ -139,6 +170,9 @@ impl Core {
         Core {
             inner: Arc::new(Inner {
                 defects: DefectSet::from_iter(&cfg.defects),
+                variants: VariantSet::from_iter(&cfg.variants),
+                serial: tokio::sync::Mutex::new(()),
+                clock: CoarseClock::default(),
                 limiter: Limiter::new(cfg.limits.window_seconds),
                 state,
                 cfg,
@@ -180,6 +214,25 @@ impl Core {
 
     async fn handle_with(&self, req: CoreRequest<'_>, mode: Pause) -> Response<Bytes> {
         let inner = &*self.inner;
+        // `serial`: one request at a time, its latency included.
+        let _serial = if inner.variant(Variant::Serial) {
+            Some(inner.serial.lock().await)
+        } else {
+            None
+        };
+        if !inner.cfg.latency.is_zero() {
+            pause(mode, inner.cfg.latency).await;
+        }
+        let mut r = self.answer(req, mode).await;
+        if inner.variant(Variant::ConnectionClose) {
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
+
+    async fn answer(&self, req: CoreRequest<'_>, mode: Pause) -> Response<Bytes> {
+        let inner = &*self.inner;
         let d = inner.defects;
         let origin = req
             .headers
@@ -193,7 +246,11 @@ impl Core {
             }
             return self.preflight(cors);
         }
-        let reply = self.process(&req, mode).await;
+        let mut reply = self.process(&req, mode).await;
+        if inner.variant(Variant::ExtraKeys) {
+            reply.body =
+                variant::with_extra_keys(&reply.body, Endpoint::from_path(req.path), reply.ok);
+        }
         let cors = if d.has(Defect::NoCorsOnOrdinary) {
             None
         } else {
@@ -244,7 +301,7 @@ impl Core {
                         .dispatch(endpoint, caller.as_ref(), &params, mode)
                         .await;
                 }
-                let e = if d.has(Defect::RefuseWith417) {
+                let e = if self.refuses_with_417() {
                     ApiError::validation("Rate limit exceeded")
                 } else {
                     ApiError::too_many(format!(
@@ -386,6 +443,39 @@ impl Core {
         seen
     }
 
+    /// Refusals as 417 without Retry-After: the RL-4b defect, or the
+    /// `refuse-417` variant (the same answer, judged non-strict).
+    fn refuses_with_417(&self) -> bool {
+        self.inner.has(Defect::RefuseWith417) || self.inner.variant(Variant::Refuse417)
+    }
+
+    /// Sets a list-valued header: one line, or with `split-list-headers` one
+    /// line per item (RFC 9110 5.3: the same field).
+    fn list_header(&self, h: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+        if !self.inner.variant(Variant::SplitListHeaders) {
+            h.insert(name, value);
+            return;
+        }
+        h.remove(&name);
+        let text = value.to_str().unwrap_or_default().to_owned();
+        for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            if let Ok(v) = HeaderValue::from_str(item) {
+                h.append(name.clone(), v);
+            }
+        }
+    }
+
+    /// `Vary`: `Origin`, and with `split-list-headers` a first line
+    /// `Accept-Encoding` so that `Origin` is only on the second.
+    fn vary(&self, h: &mut HeaderMap) {
+        let value = if self.inner.variant(Variant::SplitListHeaders) {
+            HeaderValue::from_static("Accept-Encoding, Origin")
+        } else {
+            HeaderValue::from_static("Origin")
+        };
+        self.list_header(h, header::VARY, value);
+    }
+
     /// CORS-1..3: the origin to echo, if any.
     fn cors_origin(&self, origin: Option<&str>) -> Option<HeaderValue> {
         let d = self.inner.defects;
@@ -421,13 +511,22 @@ impl Core {
     fn preflight(&self, cors: Option<HeaderValue>) -> Response<Bytes> {
         let mut r = Response::new(Bytes::new());
         *r.status_mut() = StatusCode::NO_CONTENT;
+        // Split over lines, `Authorization` comes last: a client reading only
+        // the first line misses it.
+        let allow_headers = if self.inner.variant(Variant::SplitListHeaders) {
+            HeaderValue::from_static(
+                "Content-Type, Accept, X-Requested-With, X-Frappe-CSRF-Token, Authorization",
+            )
+        } else {
+            ALLOW_HEADERS
+        };
         let h = r.headers_mut();
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        h.insert(header::ALLOW, ALLOW_METHODS);
+        self.vary(h);
+        self.list_header(h, header::ALLOW, ALLOW_METHODS);
         if let Some(origin) = cors {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
+            self.list_header(h, header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+            self.list_header(h, header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
@@ -474,7 +573,7 @@ impl Core {
                 rate_headers.push((X_REMAINING, remaining));
                 rate_headers.push((X_RESET, reset));
             }
-            if reply.refused && !d.has(Defect::RefuseWith417) {
+            if reply.refused && !self.refuses_with_417() {
                 rate_headers.push((header::RETRY_AFTER, secs.max(1)));
             }
         }
@@ -491,7 +590,7 @@ impl Core {
         for (name, value) in rate_headers {
             h.insert(name, HeaderValue::from(value));
         }
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        self.vary(h);
         if let Some(origin) = cors {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             h.insert(
@@ -499,7 +598,7 @@ impl Core {
                 HeaderValue::from_static("true"),
             );
             if !d.has(Defect::NoExposeHeaders) {
-                h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+                self.list_header(h, header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
             }
         }
         r

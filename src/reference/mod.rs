@@ -1,6 +1,10 @@
 //! The reference server: CONTRACT.md implemented faithfully, as the embedded
 //! default target, the clean baseline every conformance check passes, and,
-//! with [`Defect`]s switched on, the proof that each check can fail.
+//! with [`Defect`]s switched on, the proof that each check can fail. With
+//! [`Variant`]s switched on it differs from its own choices in ways the
+//! contract allows (latency, serial handling, 417 refusals, split header
+//! lines, extra keys, `Connection: close`, another time zone): the proof that
+//! no check fails a conforming server.
 //!
 //! One [`Core`] holds the semantics (users, tokens, chats, messages, read
 //! state, the sliding-window limiter, CORS, the Frappe envelope) and speaks
@@ -66,6 +70,7 @@ mod limiter;
 mod ops;
 mod params;
 mod state;
+mod variant;
 mod wiremock_front;
 
 pub use self::config::{ResetForm, SeedUser, ServerConfig, DEFAULT_PASSWORD};
@@ -73,4 +78,5 @@ pub use self::core::{Core, CoreRequest};
 pub use self::defect::{Defect, UnknownDefect};
 pub use self::hyper_front::{serve, RunningServer};
 pub use self::ops::{DEFAULT_LIMIT, LIMIT_CAP};
+pub use self::variant::{UnknownVariant, Variant, DEFAULT_LATENCY, LOCAL_ZONE_OFFSET_SECS};
 pub use self::wiremock_front::{start_mock, CoreResponder, REFERENCE_PRIORITY};

@@ -13,8 +13,7 @@ use super::error::ApiError;
 use super::limiter::Subject;
 use super::params::Params;
 use super::state::{
-    envelope, now_micros, render, Caller, Chat, ChatKind, Msg, LAST_MESSAGE_PREFIX,
-    MAX_CONTENT_CHARS, VISIBILITY_DELAY,
+    envelope, Caller, Chat, ChatKind, Msg, LAST_MESSAGE_PREFIX, MAX_CONTENT_CHARS, VISIBILITY_DELAY,
 };
 use crate::contract::Timestamp;
 
@@ -267,6 +266,7 @@ impl Inner {
         if members.is_empty() {
             return Err(ApiError::validation("A chat needs participants"));
         }
+        let joined_at = self.render(self.now_micros());
         let mut chats = self.state.chats_mut();
         if kind == ChatKind::Direct && members.len() == 2 {
             let mut pair = (members[0].clone(), members[1].clone());
@@ -278,11 +278,11 @@ impl Inner {
                     return envelope(existing.id.as_str());
                 }
             }
-            let chat = chats.create(chat_name, kind, &members);
+            let chat = chats.create(chat_name, kind, &members, joined_at);
             chats.direct.insert(pair, chat.clone());
             return envelope(chat.id.as_str());
         }
-        let chat = chats.create(chat_name, kind, &members);
+        let chat = chats.create(chat_name, kind, &members, joined_at);
         envelope(chat.id.as_str())
     }
 
@@ -457,7 +457,7 @@ impl Inner {
         } else {
             caller.email.clone()
         };
-        let now = now_micros();
+        let now = self.now_micros();
         let creation = if self.has(Defect::SecondResolution) {
             now - now.rem_euclid(1_000_000)
         } else {
@@ -470,7 +470,7 @@ impl Inner {
             content,
             message_type,
             creation,
-            creation_str: render(creation),
+            creation_str: self.render(creation),
             visible_from,
             json_prefix: String::new(),
         };
@@ -498,7 +498,7 @@ impl Inner {
         let chat =
             self.state
                 .chat_for(caller, chat_id, self.has(Defect::MarkAnyChat), self.defects)?;
-        let now = render(now_micros());
+        let now = self.render(self.now_micros());
         let mut data = chat.lock();
         let upto = data.messages.last().map(|m| m.creation);
         let no_last_read = self.has(Defect::NoLastReadAt);

@@ -183,10 +183,15 @@ impl Chats {
         self.by_id.get(id).cloned()
     }
 
-    /// Creates a chat with these (distinct) participants.
-    pub fn create(&mut self, name: &str, kind: ChatKind, members: &[Arc<str>]) -> Arc<Chat> {
+    /// Creates a chat with these (distinct) participants, who joined at `now`.
+    pub fn create(
+        &mut self,
+        name: &str,
+        kind: ChatKind,
+        members: &[Arc<str>],
+        now: String,
+    ) -> Arc<Chat> {
         self.next += 1;
-        let now = render(now_micros());
         let chat = Arc::new(Chat {
             id: format!("CHAT-{:05}", self.next),
             name: name.to_owned(),

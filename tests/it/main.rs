@@ -13,3 +13,4 @@ mod provision;
 mod reference;
 mod schema;
 mod spec;
+mod variants;
