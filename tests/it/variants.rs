@@ -174,7 +174,7 @@ mod suite {
     /// RL-4b (the only clause the variant gives up) must be reported, as
     /// non-strict; with three accounts it is skipped today.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs no skips for lack of users (issue 11 item 3): RL-4b.1 is skipped with three accounts"]
+
     async fn refuse_417_is_reported_non_strict() {
         let server = start(&[Variant::Refuse417]).await;
         let out = run_suite(&server.url()).await;
@@ -185,7 +185,7 @@ mod suite {
 
     /// With the three accounts a user gives, every check runs.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs no skips for lack of users (issue 11 item 3): 12 checks are skipped with three accounts"]
+
     async fn every_check_runs_with_three_accounts() {
         let server = start(&[]).await;
         let out = run_suite(&server.url()).await;
@@ -201,13 +201,13 @@ mod suite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs the budget ledger and latency planning (issue 11 items 2/5): at 300 ms and a 2 s window RL-3.1 fails (requests age out mid-sequence) and RL-7.2 errors (13 sequential logins outlast the window); about 2 minutes"]
+
     async fn latency() {
         suite_on(&[Variant::Latency], "latency").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs the budget ledger and latency planning (issue 11 items 2/5): as `latency`, RL-3.1 fails and RL-7.2 errors; about 2 minutes"]
+
     async fn serial_with_latency() {
         suite_on(&[Variant::Serial, Variant::Latency], "serial+latency").await;
     }
@@ -215,7 +215,7 @@ mod suite {
     /// Not a variant: the same server, two runs back to back, the second
     /// inside the first one's window (its chats and spent buckets remain).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs the budget ledger (issue 11 item 2): the first run's RL-7.2 spends the login bucket, and the second run's set-up login is refused with 429 (exit 3) instead of waiting"]
+
     async fn second_run_against_the_same_server() {
         let server = start(&[]).await;
         let first = run_suite(&server.url()).await;
