@@ -34,6 +34,11 @@ pub struct SetupError(pub String);
 
 /// Runs one command line and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    // Every flag is checked before anything starts: no server, no request.
+    if let Err(e) = cli.validate() {
+        eprintln!("error: {e}");
+        return exit_code::USAGE;
+    }
     // These stop cleanly on a signal and write what they measured; any other
     // command (call, merge, provision) simply ends on the first one.
     if matches!(
@@ -86,7 +91,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
 }
 
 async fn limits_command(global: &cli::GlobalArgs, args: cli::LimitsArgs) -> anyhow::Result<u8> {
-    let config = args.config()?;
+    let config = args.config(global)?;
     let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
     limits::run(global.target.clone(), accounts, global.timeout, config).await
 }
