@@ -10,12 +10,13 @@ use serde::de::DeserializeOwned;
 /// An input file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}: {cause}")]
     Read {
         /// What the file is, e.g. `limits file`.
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        /// Not a `source`: the message says it already, once.
+        cause: std::io::Error,
     },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
@@ -52,13 +53,25 @@ impl InputError {
     /// A TOML shape error of the field at `path` (e.g. `persona[0].users`).
     fn toml_at(text: &str, file: &str, e: &toml::de::Error, path: &str) -> InputError {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
-        let message = e.message().trim_end();
+        let message = match unknown_field_hint(e.message()) {
+            Some(hint) => format!("{}{hint}", e.message().trim_end()),
+            None => e.message().trim_end().to_owned(),
+        };
         if path.is_empty() {
             InputError::at(text, file, offset, message)
         } else {
             InputError::at(text, file, offset, format!("{path}: {message}"))
         }
     }
+}
+
+/// `; did you mean every?` for serde's "unknown field `evry`, expected one
+/// of `kind`, ..., `every`" when one of the expected names is close.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once('`')?;
+    let names = expected.split('`').skip(1).step_by(2);
+    crate::load::slo::closest(field, names).map(|n| format!("; did you mean {n}?"))
 }
 
 /// Deserializes a TOML file's `text`, naming the field of a shape error
@@ -94,10 +107,10 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
 
 /// Reads a whole input file; `what` names its kind in the error.
 pub fn read(path: &Path, what: &'static str) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|source| InputError::Read {
+    std::fs::read_to_string(path).map_err(|cause| InputError::Read {
         what,
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 

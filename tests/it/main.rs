@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, loopback servers only.
 
+mod args;
 mod capacity;
 mod check;
 mod client;
