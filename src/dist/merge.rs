@@ -22,7 +22,7 @@ use crate::load::delivery::{DeliveryCounts, DeliveryReport};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
-    IterationsSummary, RequestsSummary, Summary, UsersSummary, SCHEMA_VERSION,
+    IterationsSummary, RequestsSummary, RunStatus, Summary, UsersSummary, SCHEMA_VERSION,
 };
 use crate::load::{GooseOutcome, GooseRow};
 
@@ -481,6 +481,12 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         elapsed_s: (elapsed * 10.0).round() / 10.0,
         stopped_early: (!stopped.is_empty()).then(|| stopped.join("; ")),
         partial: shards.iter().any(|r| r.summary.partial),
+        status: if shards.iter().any(|r| r.summary.partial) {
+            RunStatus::Partial
+        } else {
+            RunStatus::Complete
+        },
+        setup_error: None,
         users,
         requests: RequestsSummary {
             total,
@@ -560,6 +566,8 @@ mod tests {
             elapsed_s: 3.0,
             stopped_early: None,
             partial: false,
+            status: RunStatus::Complete,
+            setup_error: None,
             users: UsersSummary {
                 planned: 10,
                 max_active: 10,

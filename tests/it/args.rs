@@ -337,3 +337,59 @@ fn bad_arguments_exit_2_before_any_traffic() {
     );
     insta::assert_snapshot!("bad_arguments", all);
 }
+
+/// A `load` that cannot start (the target refuses connections) still writes
+/// its report, as `check` does: summary.json with status `setup_failed` and
+/// the reason, valid against the shipped schema; exit 3, and under -q
+/// nothing on stdout.
+#[test]
+fn a_load_that_cannot_start_writes_setup_failed() {
+    use chat_harness::load::summary::SCHEMA;
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let accounts: Vec<chat_harness::accounts::Account> = (0..12)
+        .map(|i| chat_harness::accounts::Account {
+            email: format!("u{i}@example.com"),
+            password: None,
+            full_name: None,
+            api_key: Some(format!("key{i}")),
+            api_secret: Some(format!("secret{i}")),
+        })
+        .collect();
+    let file = dir.path().join("accounts.toml");
+    chat_harness::accounts::save(&file, &accounts).unwrap();
+    let report = dir.path().join("run");
+    let out = Command::new(BIN)
+        .args(["-q", "--timeout", "2s", "--target"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--accounts")
+        .arg(&file)
+        .args(["load", "--scenario"])
+        .arg(root().join("scenarios/smoke.toml"))
+        .arg("--report")
+        .arg(&report)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty(), "-q printed {:?}", out.stdout);
+    assert!(stderr.contains("status setup_failed"), "{stderr}");
+    assert!(!stderr.contains("secret"), "{stderr}");
+    let json = crate::schema::assert_file_valid(SCHEMA, &report.join("summary.json"));
+    assert_eq!(json["status"], "setup_failed");
+    let why = json["setup_error"].as_str().unwrap();
+    assert!(why.contains("creating chat #0"), "{why}");
+    assert!(!why.contains("secret"), "{why}");
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("**Set-up failed: "), "{md}");
+    // Without the reason, or with one on a run that started, it is refused.
+    let mut bad = json.clone();
+    bad.as_object_mut().unwrap().remove("setup_error");
+    crate::schema::assert_rejected(SCHEMA, &bad, "setup_failed has no setup_error");
+    let mut bad = json.clone();
+    bad["status"] = "complete".into();
+    crate::schema::assert_rejected(SCHEMA, &bad, "a complete run has a setup_error");
+}
