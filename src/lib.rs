@@ -19,6 +19,7 @@ pub mod reference;
 pub mod report;
 pub mod serve;
 pub mod shutdown;
+pub mod token_cache;
 
 use cli::{Cli, Command};
 
