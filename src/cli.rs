@@ -483,6 +483,7 @@ impl TryFrom<(&GlobalArgs, CheckArgs)> for crate::check::CheckConfig {
             show_secrets: args.show_secrets,
             production_origin: args.production_origin,
             verbose: global.verbose > 0,
+            quiet: global.quiet,
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             handle_interrupt: true,
         })

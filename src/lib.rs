@@ -52,6 +52,9 @@ pub async fn run(cli: Cli) -> u8 {
     ) {
         shutdown::graceful();
     }
+    if matches!(cli.command, Command::Load(_) | Command::Capacity(_)) {
+        load::stdout::divert_goose(cli.global.quiet);
+    }
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
         Command::Limits(args) => limits_command(&cli.global, args).await,

@@ -24,6 +24,7 @@ pub mod provision;
 pub mod scenario;
 pub mod slo;
 pub mod stats;
+pub mod stdout;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -438,7 +439,9 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         report_dir: dir.clone(),
         timeout: cfg.timeout,
     };
+    let diverted = stdout::divert();
     let mut outcome = goose::run(shared.clone(), engine).await;
+    drop(diverted);
     progress.abort();
     if cfg.progress && std::io::stderr().is_terminal() {
         eprintln!();

@@ -393,3 +393,67 @@ fn a_load_that_cannot_start_writes_setup_failed() {
     bad["status"] = "complete".into();
     crate::schema::assert_rejected(SCHEMA, &bad, "a complete run has a setup_error");
 }
+
+/// `-q` on the long-running commands: stdout holds the verdict only (goose's
+/// "All N users launched." included in what is silenced), stderr nothing.
+/// Without it, goose's line goes to stderr, never into the verdict.
+#[test]
+fn quiet_leaves_only_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let smoke = root().join("scenarios/smoke.toml").display().to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["-q", "load", "--scenario", &smoke, "--report", "l"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("smoke: "), "{stdout}");
+    assert_eq!(lines.last(), Some(&"reports: l"), "{stdout}");
+    assert!(!stdout.contains("launched"), "{stdout}");
+
+    let (code, stdout, stderr) = run(&[
+        "capacity",
+        "-q",
+        "--scenario",
+        &smoke,
+        "--steps",
+        "4",
+        "--ramp",
+        "1s",
+        "--hold",
+        "1s",
+        "--slo",
+        "lost=0",
+        "--report",
+        "c",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(
+        !stdout.contains("launched") && stdout.contains("knee"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = run(&["check", "-q", "--only", "ENV"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    assert!(stdout.trim().starts_with("CONFORMANT: "), "{stdout}");
+
+    // Not quiet: goose's line is on stderr, stdout still the verdict only.
+    let (code, stdout, stderr) = run(&["load", "--scenario", &smoke, "--report", "l2"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("users launched"), "{stderr}");
+    assert!(!stdout.contains("launched"), "{stdout}");
+}
