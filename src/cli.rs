@@ -81,6 +81,9 @@ impl Cli {
         let g = &self.global;
         let name = self.command.name();
         let err = |m: String| Err(crate::UsageError(m));
+        if g.timeout.is_zero() {
+            return err("--timeout 0s would fail every request: give a positive duration, e.g. --timeout 10s".into());
+        }
         let given = match (g.users.is_empty(), &g.accounts) {
             (_, Some(f)) => Some(format!("--accounts {}", f.display())),
             (false, None) => Some("--user".to_owned()),
@@ -663,6 +666,18 @@ impl CapacityArgs {
         } else {
             Vec::new()
         };
+        let largest = steps.iter().copied().max().unwrap_or(0);
+        if let Some(url) = global
+            .target
+            .as_ref()
+            .filter(|_| accounts.len() < largest as usize)
+        {
+            return Err(UsageError(format!(
+                "the largest step has {largest} users but {} accounts were given; make them with `chat-harness --target {url} provision --count {largest} --out FILE` and pass --accounts FILE",
+                accounts.len()
+            ))
+            .into());
+        }
         let report_dir = self.report.clone().unwrap_or_else(|| {
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
             PathBuf::from("reports").join(format!("{stamp}-capacity-{}", scenario.name))

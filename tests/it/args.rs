@@ -75,6 +75,12 @@ fn bad_arguments_exit_2_before_any_traffic() {
         "[[account]]\nemail = \"a@example.com\"\npassword = 12\n",
     )
     .unwrap();
+    let one = dir.path().join("one.toml");
+    std::fs::write(
+        &one,
+        "[[account]]\nemail = \"a@example.com\"\napi_key = \"k\"\napi_secret = \"s\"\n",
+    )
+    .unwrap();
     let t = target.as_str();
     let s = smoke.as_str();
     let cases: Vec<(&str, Vec<&str>)> = vec![
@@ -306,6 +312,38 @@ fn bad_arguments_exit_2_before_any_traffic() {
             "user_without_password",
             vec!["--target", t, "--user", "a@example.com", "check"],
         ),
+        (
+            "too_few_accounts_load",
+            vec![
+                "--target",
+                t,
+                "--accounts",
+                "one.toml",
+                "load",
+                "--scenario",
+                s,
+            ],
+        ),
+        (
+            "too_few_accounts_capacity",
+            vec![
+                "--target",
+                t,
+                "--accounts",
+                "one.toml",
+                "capacity",
+                "--scenario",
+                s,
+                "--slo",
+                "lost=0",
+                "--steps",
+                "1,4",
+            ],
+        ),
+        (
+            "zero_timeout",
+            vec!["--target", t, "--timeout", "0", "check"],
+        ),
     ];
     let mut all = String::new();
     for (name, args) in &cases {
@@ -332,7 +370,12 @@ fn bad_arguments_exit_2_before_any_traffic() {
     left.sort();
     assert_eq!(
         left,
-        ["accounts.toml", "bad-type.toml", "unknown-field.toml"],
+        [
+            "accounts.toml",
+            "bad-type.toml",
+            "one.toml",
+            "unknown-field.toml"
+        ],
         "a refused run left files behind"
     );
     insta::assert_snapshot!("bad_arguments", all);
