@@ -74,6 +74,19 @@ pub fn parse_target(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// Validates an origin (`--production-origin`): scheme, host and port only.
+pub fn parse_origin(s: &str) -> Result<String, String> {
+    let s = parse_target(s)?;
+    let url = url::Url::parse(&s).map_err(|e| e.to_string())?;
+    if url.path() != "/" {
+        return Err(format!(
+            "{s:?} has a path; an origin is scheme://host[:port], e.g. {}",
+            url.origin().ascii_serialization()
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
 impl Cli {
     /// The checks across flags that clap cannot express: flags a command
     /// would otherwise ignore silently. Runs before anything else.
@@ -386,7 +399,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub signup: bool,
     /// The deployment's production origin, checked by CORS-1/2 besides localhost.
-    #[arg(long, value_name = "ORIGIN")]
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
     pub production_origin: Option<String>,
     /// Embedded server only: X-RateLimit-Reset as delta seconds or an epoch.
     #[arg(long, value_name = "FORM", default_value = "delta")]

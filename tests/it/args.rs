@@ -344,6 +344,18 @@ fn bad_arguments_exit_2_before_any_traffic() {
             "zero_timeout",
             vec!["--target", t, "--timeout", "0", "check"],
         ),
+        (
+            "origin_with_path",
+            vec![
+                "check",
+                "--production-origin",
+                "https://chat.example.com/app",
+            ],
+        ),
+        (
+            "origin_without_scheme",
+            vec!["serve", "--production-origin", "chat.example.com"],
+        ),
     ];
     let mut all = String::new();
     for (name, args) in &cases {
