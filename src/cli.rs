@@ -597,6 +597,30 @@ mod tests {
     }
 
     #[test]
+    fn targets() {
+        for ok in [
+            "http://127.0.0.1:8000",
+            "https://chat.example.com/",
+            "http://[::1]:8000",
+            "HTTP://localhost:8000",
+            "https://example.com/base/path",
+        ] {
+            assert_eq!(parse_target(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        let err = |s: &str| parse_target(s).unwrap_err();
+        assert!(err("localhost:8000").contains("did you mean http://localhost:8000?"));
+        assert!(err("127.0.0.1").contains("did you mean http://127.0.0.1?"));
+        assert!(err("htps://x").contains("did you mean https://x?"));
+        assert!(err("ftp://x").contains("unknown scheme \"ftp\""));
+        assert!(err("http://").contains("empty host"));
+        assert_eq!(
+            parse_origin("https://chat.example.com/").as_deref(),
+            Ok("https://chat.example.com")
+        );
+        assert!(parse_origin("https://chat.example.com/app").is_err());
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
