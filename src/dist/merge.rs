@@ -105,6 +105,8 @@ pub enum MergeError {
         count: u32,
         have: String,
     },
+    #[error("{path}: this shard could not start ({reason}): no merge would be the whole run; run it again")]
+    SetupFailed { path: String, reason: String },
     #[error("{path}: {what}: {message}")]
     Histogram {
         path: String,
@@ -163,6 +165,12 @@ pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
     })?;
     if summary.shard.is_none() {
         return Err(MergeError::NotAShard { path: shown });
+    }
+    if summary.status == RunStatus::SetupFailed {
+        return Err(MergeError::SetupFailed {
+            path: shown,
+            reason: summary.setup_error.unwrap_or_default(),
+        });
     }
     Ok(ShardResult {
         dir: dir.to_owned(),
@@ -727,6 +735,22 @@ mod tests {
         assert!(e.contains("schema version 99"), "{e}");
         let e = read(&dir.path().join("absent")).unwrap_err().to_string();
         assert!(e.contains("cannot read"), "{e}");
+    }
+
+    /// A shard that could not start leaves a summary (status setup_failed):
+    /// merging it would pass off the other shards as the whole run.
+    #[test]
+    fn a_shard_that_could_not_start_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = shard(0, 2, &[1000], 1, 0).summary;
+        s.status = RunStatus::SetupFailed;
+        s.setup_error = Some("target unreachable".into());
+        std::fs::write(dir.path().join("summary.json"), s.to_json()).unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("could not start (target unreachable)"),
+            "{err}"
+        );
     }
 
     #[test]
