@@ -98,7 +98,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Account>, AccountsError> {
     let invalid = |offset: usize, message: String| {
         AccountsError::from(InputError::at(text, file, offset, message))
     };
-    let parsed: File = toml::from_str(text).map_err(|e| InputError::toml(text, file, &e))?;
+    let parsed: File = crate::input::from_toml(text, file)?;
     // Semantic checks: point at the n-th [[account]] header.
     let headers: Vec<usize> = text.match_indices("[[account]]").map(|(i, _)| i).collect();
     for (i, a) in parsed.account.iter().enumerate() {
@@ -201,11 +201,14 @@ mod tests {
     fn errors_name_the_line() {
         let text = "[[account]]\nemail = \"a@x\"\npassword = \"p\"\n\n[[account]]\nemail = \"nope\"\npassword = \"p\"\n";
         let err = parse(text, "f.toml").unwrap_err().to_string();
-        assert!(err.starts_with("f.toml:5: account #2"), "{err}");
+        assert!(err.starts_with("f.toml:5:1: account #2"), "{err}");
         let err = parse("[[account]]\nemail = \"a@x\"\npasword = \"p\"\n", "f.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("f.toml:3:"), "{err}");
+        assert!(
+            err.starts_with("f.toml:3:1: account[0].pasword: unknown field `pasword`"),
+            "{err}"
+        );
         let err = parse("[[account]]\nemail = \"a@x\"\napi_key = \"k\"\n", "f.toml")
             .unwrap_err()
             .to_string();

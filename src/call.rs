@@ -27,10 +27,19 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
     let Some(target) = global.target.clone() else {
         return Err(UsageError("call needs --target URL".into()).into());
     };
-    let mut config = ClientConfig::new(target);
+    let mut config = ClientConfig::new(target.clone());
     config.timeout = global.timeout;
     let client = Client::new(config)?;
 
+    // A user's pair is kept between calls (`token_cache`): logins are few
+    // (10 a minute in the design) and a call in a loop would spend them all.
+    let cache = if args.no_cache {
+        None
+    } else {
+        crate::token_cache::dir()
+    };
+    let mut user = None;
+    let mut from_cache = false;
     let auth = if !endpoint.requires_auth() {
         Auth::None
     } else if let Some(t) = &args.token {
@@ -39,21 +48,57 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
         )
     } else {
         let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
-        let account = accounts.first().ok_or_else(|| {
+        let account = accounts.first().cloned().ok_or_else(|| {
             UsageError(format!("{endpoint} needs a token: give --token KEY:SECRET, --user EMAIL:PASSWORD or --accounts FILE"))
         })?;
-        let creds = accounts::sign_in(&client, account)
-            .await
-            .map_err(|e| SetupError(format!("cannot log in as {}: {e}", account.email)))?;
+        let cached = match (&cache, account.credentials()) {
+            (Some(dir), None) => crate::token_cache::load(dir, &target, &account.email),
+            _ => None,
+        };
+        let creds = match cached {
+            Some(c) => {
+                from_cache = true;
+                if global.verbose > 0 {
+                    eprintln!("using the kept token of {}", account.email);
+                }
+                c
+            }
+            None => login(&client, &account, cache.as_deref(), &target).await?,
+        };
+        user = Some(account);
         Auth::Token(creds)
     };
 
-    let mut req = Request::to(endpoint).auth(auth);
-    if args.json && endpoint.method() == crate::contract::Method::Post {
-        req = req.method(http::Method::POST, Encoding::Json);
+    let request = |auth: Auth| {
+        let mut req = Request::to(endpoint).auth(auth);
+        if args.json && endpoint.method() == crate::contract::Method::Post {
+            req = req.method(http::Method::POST, Encoding::Json);
+        }
+        req.params = params.clone();
+        req
+    };
+    let mut exchange = client
+        .send(&request(auth))
+        .await
+        .context("the call failed")?;
+    // The kept pair no longer works (revoked, or rotated by a login
+    // elsewhere): forget it, log in once, and call again.
+    if let (true, 401, Some(account)) = (from_cache, exchange.status, &user) {
+        if let Some(dir) = &cache {
+            crate::token_cache::forget(dir, &target, &account.email);
+        }
+        if global.verbose > 0 {
+            eprintln!(
+                "the kept token of {} was refused (401): logging in again",
+                account.email
+            );
+        }
+        let creds = login(&client, account, cache.as_deref(), &target).await?;
+        exchange = client
+            .send(&request(Auth::Token(creds)))
+            .await
+            .context("the call failed")?;
     }
-    req.params = params;
-    let exchange = client.send(&req).await.context("the call failed")?;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -122,6 +167,27 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
         return Ok(exit_code::TARGET_FAILED);
     }
     Ok(exit_code::SUCCESS)
+}
+
+/// Logs `account` in and keeps the pair in `cache` (if any) for the next call.
+async fn login(
+    client: &Client,
+    account: &accounts::Account,
+    cache: Option<&std::path::Path>,
+    target: &str,
+) -> anyhow::Result<Credentials> {
+    let creds = accounts::sign_in(client, account)
+        .await
+        .map_err(|e| SetupError(format!("cannot log in as {}: {e}", account.email)))?;
+    if let (Some(dir), None) = (cache, account.credentials()) {
+        if let Err(e) = crate::token_cache::store(dir, target, &account.email, &creds) {
+            eprintln!(
+                "warning: cannot keep the token in {}: {e}; the next call logs in again",
+                dir.display()
+            );
+        }
+    }
+    Ok(creds)
 }
 
 /// Why a 2xx answer is not the endpoint's success envelope, if it is not:

@@ -20,12 +20,14 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Base URL of the server under test, e.g. http://127.0.0.1:8000. Without
     /// it, commands that can run against the embedded reference server do.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_target)]
     pub target: Option<String>,
-    /// A user to act as, EMAIL:PASSWORD (repeatable).
+    /// A user to act as, EMAIL:PASSWORD (repeatable; needs --target, except
+    /// for `serve`, which seeds it).
     #[arg(long = "user", global = true, value_name = "EMAIL:PASSWORD")]
     pub users: Vec<String>,
-    /// A TOML file of accounts (see fixtures/accounts.example.toml).
+    /// A TOML file of accounts (see fixtures/accounts.example.toml; needs
+    /// --target, except for `serve`, which seeds them).
     #[arg(long, global = true, value_name = "FILE")]
     pub accounts: Option<PathBuf>,
     /// Per-request timeout (e.g. 10s, 500ms).
@@ -34,6 +36,139 @@ pub struct GlobalArgs {
     /// More output (repeatable).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Only the verdict: no progress, no waiting notes (check, limits, load,
+    /// capacity, provision).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Validates `--target`: an http or https URL with a host. A missing scheme
+/// gets the URL that was probably meant.
+pub fn parse_target(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let missing = || {
+        format!(
+            "{s:?} has no scheme: did you mean http://{}?",
+            s.trim_start_matches(':').trim_start_matches('/')
+        )
+    };
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Err(missing());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        let guess = crate::load::slo::closest(&scheme.to_ascii_lowercase(), ["http", "https"]);
+        return Err(format!(
+            "{s:?}: unknown scheme {scheme:?}: use http:// or https://{}",
+            guess.map_or_else(String::new, |g| format!(" (did you mean {g}://{rest}?)"))
+        ));
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} names no host; e.g. http://localhost:8000"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{s:?}: a base URL takes no ?query or #fragment; e.g. http://localhost:8000"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// Validates an origin (`--production-origin`): scheme, host and port only.
+pub fn parse_origin(s: &str) -> Result<String, String> {
+    let s = parse_target(s)?;
+    let url = url::Url::parse(&s).map_err(|e| e.to_string())?;
+    if url.path() != "/" {
+        return Err(format!(
+            "{s:?} has a path; an origin is scheme://host[:port], e.g. {}",
+            url.origin().ascii_serialization()
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+impl Cli {
+    /// The checks across flags that clap cannot express: flags a command
+    /// would otherwise ignore silently. Runs before anything else.
+    pub fn validate(&self) -> Result<(), crate::UsageError> {
+        let g = &self.global;
+        let name = self.command.name();
+        let err = |m: String| Err(crate::UsageError(m));
+        if g.timeout.is_zero() {
+            return err("--timeout 0s would fail every request: give a positive duration, e.g. --timeout 10s".into());
+        }
+        let given = match (g.users.is_empty(), &g.accounts) {
+            (_, Some(f)) => Some(format!("--accounts {}", f.display())),
+            (false, None) => Some("--user".to_owned()),
+            (true, None) => None,
+        };
+        match &self.command {
+            Command::Serve(_) => {
+                if let Some(t) = &g.target {
+                    return err(format!(
+                        "--target {t}: serve runs the reference server itself and takes no --target"
+                    ));
+                }
+            }
+            Command::Merge(_) => {
+                if g.target.is_some() || given.is_some() {
+                    return err(
+                        "merge reads result folders only: it takes no --target, --user or --accounts"
+                            .into(),
+                    );
+                }
+            }
+            Command::Provision(_) => {
+                if let Some(given) = given {
+                    return err(format!(
+                        "{given}: provision makes its own accounts (PREFIX<n>@DOMAIN, written to --out FILE) and takes no --user or --accounts"
+                    ));
+                }
+            }
+            Command::Call(args) => {
+                if let (Some(_), Some(given)) = (&args.token, &given) {
+                    return err(format!(
+                        "--token and {given} both say whom to act as: give one"
+                    ));
+                }
+                if args.no_cache && args.token.is_some() {
+                    return err(
+                        "--no-cache applies to logins with --user or --accounts, not to --token"
+                            .into(),
+                    );
+                }
+                if g.target.is_none() {
+                    return err(
+                        "call needs --target URL (e.g. --target http://localhost:8000)".into(),
+                    );
+                }
+            }
+            Command::Check(_) | Command::Load(_) | Command::Capacity(_) | Command::Limits(_) => {
+                if let (None, Some(given)) = (&g.target, given) {
+                    return err(format!(
+                        "{given} applies to a server given with --target URL; without --target, {name} runs against the embedded reference server, which seeds its own users (nothing of {given} would be used): add --target URL (e.g. --target http://localhost:8000) or drop {given}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Command {
+    /// The subcommand's name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Call(_) => "call",
+            Command::Limits(_) => "limits",
+            Command::Serve(_) => "serve",
+            Command::Load(_) => "load",
+            Command::Merge(_) => "merge",
+            Command::Provision(_) => "provision",
+            Command::Capacity(_) => "capacity",
+            Command::Check(_) => "check",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,21 +216,18 @@ pub struct LoadArgs {
     /// Replace the scenario's number of users (rate ramps only).
     #[arg(long = "users", value_name = "N")]
     pub user_count: Option<u32>,
-    /// Where the run's folder <time>-<scenario>/ goes.
-    #[arg(long, value_name = "DIR", default_value = "reports")]
-    pub reports: PathBuf,
-    /// Write the reports into exactly this folder instead.
-    #[arg(long, value_name = "DIR")]
+    /// The report folder [default: reports/<time>-<scenario>].
+    #[arg(long = "report", alias = "report-dir", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Old: the folder in which <time>-<scenario>/ is made (use --report).
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with = "report_dir")]
+    pub reports: Option<PathBuf>,
     /// Embedded server only: switch on a reference-server defect (repeatable).
     #[arg(long = "defect", value_name = "NAME")]
     pub defects: Vec<String>,
     /// Embedded server only: no rate limits (pure capacity).
     #[arg(long)]
     pub unlimited: bool,
-    /// No live progress line.
-    #[arg(long, short)]
-    pub quiet: bool,
     /// Run shard I of N (counted from 0): a disjoint share of whole cells of
     /// users, their chats and (with --accounts) their accounts. Merge the
     /// shards' folders with `chat-harness merge`.
@@ -113,7 +245,7 @@ pub struct MergeArgs {
     #[arg(value_name = "DIR", required = true)]
     pub dirs: Vec<PathBuf>,
     /// Where the merged report goes.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "report", alias = "out", value_name = "DIR")]
     pub out: PathBuf,
     /// Objective judged on the merged run (repeatable); exit 1 when violated.
     #[arg(long = "slo", value_name = "OBJECTIVE")]
@@ -185,16 +317,13 @@ pub struct LimitsArgs {
     #[arg(long, value_name = "SECONDS")]
     pub window_seconds: Option<u64>,
     /// Write limits.json and limits.md into this folder.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "report-dir", value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// No progress lines while waiting.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 impl LimitsArgs {
     /// The validated configuration these flags describe.
-    pub fn config(&self) -> anyhow::Result<crate::limits::LimitsConfig> {
+    pub fn config(&self, global: &GlobalArgs) -> anyhow::Result<crate::limits::LimitsConfig> {
         use crate::contract::{Endpoint, LimitsTable};
         let mut table = match &self.expect {
             Some(path) => LimitsTable::load(path)?,
@@ -219,7 +348,7 @@ impl LimitsArgs {
             .collect::<Result<Vec<_>, _>>()?;
         let mut config = crate::limits::LimitsConfig::new(table, &only)?;
         config.report_dir = self.report.clone();
-        config.progress = !self.quiet;
+        config.progress = !global.quiet;
         Ok(config)
     }
 }
@@ -257,7 +386,7 @@ pub struct CheckArgs {
     pub window_seconds: Option<u64>,
     /// Write report.json, junit.xml and report.md into DIR (rewritten after
     /// every check, so an interrupted run leaves a partial report).
-    #[arg(long = "report", value_name = "DIR")]
+    #[arg(long = "report", alias = "report-dir", value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
     /// Stop starting checks after this long (e.g. 10m); the rest are skipped.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -274,7 +403,7 @@ pub struct CheckArgs {
     #[arg(long, hide = true, conflicts_with = "no_signup")]
     pub signup: bool,
     /// The deployment's production origin, checked by CORS-1/2 besides localhost.
-    #[arg(long, value_name = "ORIGIN")]
+    #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
     pub production_origin: Option<String>,
     /// Embedded server only: X-RateLimit-Reset as delta seconds or an epoch.
     #[arg(long, value_name = "FORM", default_value = "delta")]
@@ -374,6 +503,7 @@ impl TryFrom<(&GlobalArgs, CheckArgs)> for crate::check::CheckConfig {
             show_secrets: args.show_secrets,
             production_origin: args.production_origin,
             verbose: global.verbose > 0,
+            quiet: global.quiet,
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
             handle_interrupt: true,
         })
@@ -451,6 +581,11 @@ pub struct CallArgs {
     /// Show api_secret values and the token's secret instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Log in afresh and keep no token: by default a user's token is kept
+    /// (mode 0600) in $XDG_CACHE_HOME/chat-harness or ~/.cache/chat-harness,
+    /// per target and user, and reused until the server refuses it.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Parses `10s`, `500ms`, `2m`, or a bare number of seconds.
@@ -474,6 +609,30 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn targets() {
+        for ok in [
+            "http://127.0.0.1:8000",
+            "https://chat.example.com/",
+            "http://[::1]:8000",
+            "HTTP://localhost:8000",
+            "https://example.com/base/path",
+        ] {
+            assert_eq!(parse_target(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        let err = |s: &str| parse_target(s).unwrap_err();
+        assert!(err("localhost:8000").contains("did you mean http://localhost:8000?"));
+        assert!(err("127.0.0.1").contains("did you mean http://127.0.0.1?"));
+        assert!(err("htps://x").contains("did you mean https://x?"));
+        assert!(err("ftp://x").contains("unknown scheme \"ftp\""));
+        assert!(err("http://").contains("empty host"));
+        assert_eq!(
+            parse_origin("https://chat.example.com/").as_deref(),
+            Ok("https://chat.example.com")
+        );
+        assert!(parse_origin("https://chat.example.com/app").is_err());
     }
 
     #[test]
@@ -517,14 +676,11 @@ pub struct CapacityArgs {
     pub budget: Duration,
     /// Folder for capacity.json, capacity.md, capacity.svg and each step's
     /// load report [default: reports/<time>-capacity-<scenario>].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "report-dir", value_name = "DIR")]
     pub report: Option<PathBuf>,
     /// Embedded server only: no rate limits (measure the server, not its limiter).
     #[arg(long)]
     pub unlimited: bool,
-    /// No progress lines.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 impl CapacityArgs {
@@ -562,6 +718,18 @@ impl CapacityArgs {
         } else {
             Vec::new()
         };
+        let largest = steps.iter().copied().max().unwrap_or(0);
+        if let Some(url) = global
+            .target
+            .as_ref()
+            .filter(|_| accounts.len() < largest as usize)
+        {
+            return Err(UsageError(format!(
+                "the largest step has {largest} users but {} accounts were given; make them with `chat-harness --target {url} provision --count {largest} --out FILE` and pass --accounts FILE",
+                accounts.len()
+            ))
+            .into());
+        }
         let report_dir = self.report.clone().unwrap_or_else(|| {
             let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
             PathBuf::from("reports").join(format!("{stamp}-capacity-{}", scenario.name))
@@ -577,7 +745,7 @@ impl CapacityArgs {
             accounts,
             timeout: global.timeout,
             report_dir,
-            progress: !self.quiet,
+            progress: !global.quiet,
             unlimited: self.unlimited,
         })
     }

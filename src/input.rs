@@ -1,23 +1,29 @@
 //! The project's TOML input files (expected limits, accounts, scenarios) share
-//! one error type, so that every one of them names the file, the line and
-//! what is wrong in the same words.
+//! one error type, so that every one of them names the file, the line, the
+//! column, the field and what is wrong in the same words:
+//! `s.toml:2:9: persona[0].users: invalid type: string "twelve", expected i64`.
 
 use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
 
 /// An input file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}: {cause}")]
     Read {
         /// What the file is, e.g. `limits file`.
         what: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        /// Not a `source`: the message says it already, once.
+        cause: std::io::Error,
     },
-    #[error("{file}:{line}: {message}")]
+    #[error("{file}:{line}:{column}: {message}")]
     Invalid {
         file: String,
         line: usize,
+        /// Counted in characters from 1.
+        column: usize,
         message: String,
     },
 }
@@ -25,26 +31,86 @@ pub enum InputError {
 impl InputError {
     /// An error at byte `offset` of `text`, the contents of `file`.
     pub fn at(text: &str, file: &str, offset: usize, message: impl Into<String>) -> InputError {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         InputError::Invalid {
             file: file.to_owned(),
-            line: text[..offset.min(text.len())].matches('\n').count() + 1,
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
             message: message.into(),
         }
     }
 
-    /// A TOML syntax or shape error, at the line its span points to.
+    /// A TOML syntax or shape error, at the place its span points to.
     pub fn toml(text: &str, file: &str, e: &toml::de::Error) -> InputError {
-        let offset = e.span().map(|s| s.start).unwrap_or(0);
-        InputError::at(text, file, offset, e.message())
+        InputError::toml_at(text, file, e, "")
     }
+
+    /// A TOML shape error of the field at `path` (e.g. `persona[0].users`).
+    fn toml_at(text: &str, file: &str, e: &toml::de::Error, path: &str) -> InputError {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let message = match unknown_field_hint(e.message()) {
+            Some(hint) => format!("{}{hint}", e.message().trim_end()),
+            None => e.message().trim_end().to_owned(),
+        };
+        if path.is_empty() {
+            InputError::at(text, file, offset, message)
+        } else {
+            InputError::at(text, file, offset, format!("{path}: {message}"))
+        }
+    }
+}
+
+/// `; did you mean every?` for serde's "unknown field `evry`, expected one
+/// of `kind`, ..., `every`" when one of the expected names is close.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, expected) = rest.split_once('`')?;
+    let names = expected.split('`').skip(1).step_by(2);
+    crate::load::slo::closest(field, names).map(|n| format!("; did you mean {n}?"))
+}
+
+/// Deserializes a TOML file's `text`, naming the field of a shape error
+/// besides its place: `persona[0].users: invalid type: ...`.
+pub fn from_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, InputError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| InputError::toml(text, file, &e))?;
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| InputError::toml_at(text, file, e.inner(), &field_path(e.path())))
+}
+
+/// `persona[0].users`: the path without the private keys through which
+/// `toml::Spanned` values are deserialized.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if key.starts_with("$__") {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 /// Reads a whole input file; `what` names its kind in the error.
 pub fn read(path: &Path, what: &'static str) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|source| InputError::Read {
+    std::fs::read_to_string(path).map_err(|cause| InputError::Read {
         what,
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -53,14 +119,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_name_the_line() {
-        let e = InputError::at("a\nb\nc", "f.toml", 3, "bad");
-        assert_eq!(e.to_string(), "f.toml:2: bad");
+    fn errors_name_the_line_and_column() {
+        let e = InputError::at("a\nbé c\nd", "f.toml", 6, "bad");
+        assert_eq!(e.to_string(), "f.toml:2:4: bad");
         let e = InputError::at("a", "f.toml", 99, "past the end");
-        assert_eq!(e.to_string(), "f.toml:1: past the end");
+        assert_eq!(e.to_string(), "f.toml:1:2: past the end");
         let err = read(Path::new("/nonexistent/x.toml"), "scenario").unwrap_err();
         assert!(err
             .to_string()
             .starts_with("cannot read scenario /nonexistent/x.toml:"));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        users: Option<toml::Spanned<i64>>,
+        #[serde(default)]
+        persona: Vec<toml::Spanned<Persona>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Persona {
+        kind: toml::Spanned<String>,
+        users: Option<i64>,
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let cases = [
+            (
+                "users = 3\n[[persona]]\nkind = \"x\"\nusers = \"twelve\"\n",
+                "s.toml:4:9: persona[0].users: invalid type: string \"twelve\", expected i64",
+            ),
+            (
+                "users = \"3\"\n",
+                "s.toml:1:9: users: invalid type: string \"3\", expected i64",
+            ),
+            ("users = \n", "s.toml:1:9: "),
+        ];
+        for (text, want) in cases {
+            let err = from_toml::<Doc>(text, "s.toml").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err}\nwant {want}");
+        }
     }
 }

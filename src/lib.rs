@@ -19,6 +19,7 @@ pub mod reference;
 pub mod report;
 pub mod serve;
 pub mod shutdown;
+pub mod token_cache;
 
 use cli::{Cli, Command};
 
@@ -34,6 +35,11 @@ pub struct SetupError(pub String);
 
 /// Runs one command line and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
+    // Every flag is checked before anything starts: no server, no request.
+    if let Err(e) = cli.validate() {
+        eprintln!("error: {e}");
+        return exit_code::USAGE;
+    }
     // These stop cleanly on a signal and write what they measured; any other
     // command (call, merge, provision) simply ends on the first one.
     if matches!(
@@ -45,6 +51,9 @@ pub async fn run(cli: Cli) -> u8 {
             | Command::Serve(_)
     ) {
         shutdown::graceful();
+    }
+    if matches!(cli.command, Command::Load(_) | Command::Capacity(_)) {
+        load::stdout::divert_goose(cli.global.quiet);
     }
     let result = match cli.command {
         Command::Call(args) => call::run(&cli.global, args).await,
@@ -86,7 +95,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
 }
 
 async fn limits_command(global: &cli::GlobalArgs, args: cli::LimitsArgs) -> anyhow::Result<u8> {
-    let config = args.config()?;
+    let config = args.config(global)?;
     let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
     limits::run(global.target.clone(), accounts, global.timeout, config).await
 }

@@ -57,10 +57,10 @@ pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadC
         target: global.target.clone(),
         accounts,
         timeout: global.timeout,
-        report_root: args.reports.clone(),
+        report_root: args.reports.clone().unwrap_or_else(|| "reports".into()),
         report_dir: args.report_dir.clone(),
         slos,
-        progress: !args.quiet,
+        progress: !global.quiet,
         defects,
         unlimited: args.unlimited,
     })
@@ -159,7 +159,7 @@ pub async fn provision(global: &GlobalArgs, args: ProvisionArgs) -> anyhow::Resu
         password: args.password,
         timeout: global.timeout,
         max_wait: args.max_wait,
-        progress: true,
+        progress: !global.quiet,
     })
     .await
 }

@@ -175,10 +175,12 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
     report.refresh(started.elapsed());
     report.write(&cfg.report_dir)?;
     print!("{}", report::console(&report));
-    eprintln!(
-        "capacity: wrote capacity.json, capacity.md and capacity.svg in {}",
-        cfg.report_dir.display()
-    );
+    if cfg.progress {
+        eprintln!(
+            "capacity: wrote capacity.json, capacity.md and capacity.svg in {}",
+            cfg.report_dir.display()
+        );
+    }
     Ok(if report.interrupted {
         exit_code::TARGET_FAILED
     } else if report.knee.is_some() {

@@ -69,6 +69,9 @@ pub struct CheckConfig {
     pub show_secrets: bool,
     pub production_origin: Option<String>,
     pub verbose: bool,
+    /// `-q`: no header, no area headings, no line of a passing, skipped or
+    /// INFO check; the failures and the verdict only.
+    pub quiet: bool,
     /// Colour on the console (only when it is a terminal).
     pub color: bool,
     /// Stop cleanly on Ctrl-C (the command line; tests leave it off).
@@ -94,6 +97,7 @@ impl CheckConfig {
             show_secrets: false,
             production_origin: None,
             verbose: false,
+            quiet: false,
             color: false,
             handle_interrupt: false,
         }

@@ -166,17 +166,6 @@ pub async fn execute(
             return Err(SetupError(m).into());
         }
     };
-    let _ = writeln!(
-        out,
-        "chat-harness check: {} checks against {base_url}{} (window {} s)",
-        selected.len(),
-        if server.is_some() {
-            " (embedded reference server)"
-        } else {
-            ""
-        },
-        config.window_seconds
-    );
     let plan = Plan::of(
         &selected,
         cx.pool_len(),
@@ -185,11 +174,24 @@ pub async fn execute(
         &config.limits,
         Duration::from_secs(config.window_seconds),
     );
-    let _ = writeln!(
-        out,
-        "{}",
-        plan.describe(config.limits.limit(crate::contract::Endpoint::Signup))
-    );
+    if !config.quiet {
+        let _ = writeln!(
+            out,
+            "chat-harness check: {} checks against {base_url}{} (window {} s)",
+            selected.len(),
+            if server.is_some() {
+                " (embedded reference server)"
+            } else {
+                ""
+            },
+            config.window_seconds
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            plan.describe(config.limits.limit(crate::contract::Endpoint::Signup))
+        );
+    }
 
     let mut area = "";
     let mut stopped: Option<String> = None;
@@ -198,7 +200,7 @@ pub async fn execute(
             report.checks.push(not_run(&config, def, reason));
             continue;
         }
-        if def.area() != area {
+        if def.area() != area && !config.quiet {
             area = def.area();
             console::area_heading(out, style, area);
         }
@@ -228,7 +230,14 @@ pub async fn execute(
             stopped = Some("not run: the --deadline was reached".into());
         }
         let result = to_result(&config, &cx, def, verdict, t0.elapsed());
-        console::check_line(out, style, &result);
+        if !config.quiet
+            || matches!(
+                result.outcome,
+                Outcome::Fail | Outcome::NonStrict | Outcome::Error
+            )
+        {
+            console::check_line(out, style, &result);
+        }
         report.checks.push(result);
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.summarize();

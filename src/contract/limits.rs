@@ -51,7 +51,7 @@ impl LimitsTable {
     /// out are not limited by it (and not checked).
     pub fn parse(text: &str, file: &str) -> Result<Self, LimitsError> {
         let invalid = |offset: usize, message: String| LimitsError::at(text, file, offset, message);
-        let raw: Raw = toml::from_str(text).map_err(|e| LimitsError::toml(text, file, &e))?;
+        let raw: Raw = crate::input::from_toml(text, file)?;
         let window_seconds = match raw.window_seconds {
             None => 60,
             Some(w) if (1..=86_400).contains(w.get_ref()) => *w.get_ref() as u64,
@@ -113,16 +113,25 @@ mod tests {
         let cases = [
             (
                 "window_seconds = 60\n[limits]\nlogin = 10\nget_message = 5\n",
-                "x.toml:4: limits.get_message: unknown endpoint",
+                "x.toml:4:1: limits.get_message: unknown endpoint",
             ),
             (
                 "[limits]\nlogin = -1\n",
-                "x.toml:2: limits.login: a limit must be between",
+                "x.toml:2:9: limits.login: a limit must be between",
             ),
-            ("window_seconds = 0\n", "x.toml:1: window_seconds must be"),
-            ("[limits]\nlogin = \"ten\"\n", "x.toml:2:"),
-            ("\n\nwindow = 3\n", "x.toml:3:"),
-            ("[limits\n", "x.toml:1:"),
+            (
+                "window_seconds = 0\n",
+                "x.toml:1:18: window_seconds must be",
+            ),
+            (
+                "[limits]\nlogin = \"ten\"\n",
+                "x.toml:2:9: limits: invalid type: string \"ten\", expected i64",
+            ),
+            (
+                "\n\nwindow = 3\n",
+                "x.toml:3:1: window: unknown field `window`",
+            ),
+            ("[limits\n", "x.toml:1:8: unclosed table"),
         ];
         for (text, want) in cases {
             let err = LimitsTable::parse(text, "x.toml").unwrap_err().to_string();

@@ -22,7 +22,7 @@ use crate::load::delivery::{DeliveryCounts, DeliveryReport};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
-    IterationsSummary, RequestsSummary, Summary, UsersSummary, SCHEMA_VERSION,
+    IterationsSummary, RequestsSummary, RunStatus, Summary, UsersSummary, SCHEMA_VERSION,
 };
 use crate::load::{GooseOutcome, GooseRow};
 
@@ -105,6 +105,8 @@ pub enum MergeError {
         count: u32,
         have: String,
     },
+    #[error("{path}: this shard could not start ({reason}): no merge would be the whole run; run it again")]
+    SetupFailed { path: String, reason: String },
     #[error("{path}: {what}: {message}")]
     Histogram {
         path: String,
@@ -163,6 +165,12 @@ pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
     })?;
     if summary.shard.is_none() {
         return Err(MergeError::NotAShard { path: shown });
+    }
+    if summary.status == RunStatus::SetupFailed {
+        return Err(MergeError::SetupFailed {
+            path: shown,
+            reason: summary.setup_error.unwrap_or_default(),
+        });
     }
     Ok(ShardResult {
         dir: dir.to_owned(),
@@ -483,6 +491,12 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         elapsed_s: (elapsed * 10.0).round() / 10.0,
         stopped_early: (!stopped.is_empty()).then(|| stopped.join("; ")),
         partial: shards.iter().any(|r| r.summary.partial),
+        status: if shards.iter().any(|r| r.summary.partial) {
+            RunStatus::Partial
+        } else {
+            RunStatus::Complete
+        },
+        setup_error: None,
         users,
         requests: RequestsSummary {
             total,
@@ -564,6 +578,8 @@ mod tests {
             elapsed_s: 3.0,
             stopped_early: None,
             partial: false,
+            status: RunStatus::Complete,
+            setup_error: None,
             users: UsersSummary {
                 planned: 10,
                 max_active: 10,
@@ -726,6 +742,22 @@ mod tests {
         assert!(e.contains("schema version 99"), "{e}");
         let e = read(&dir.path().join("absent")).unwrap_err().to_string();
         assert!(e.contains("cannot read"), "{e}");
+    }
+
+    /// A shard that could not start leaves a summary (status setup_failed):
+    /// merging it would pass off the other shards as the whole run.
+    #[test]
+    fn a_shard_that_could_not_start_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = shard(0, 2, &[1000], 1, 0).summary;
+        s.status = RunStatus::SetupFailed;
+        s.setup_error = Some("target unreachable".into());
+        std::fs::write(dir.path().join("summary.json"), s.to_json()).unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("could not start (target unreachable)"),
+            "{err}"
+        );
     }
 
     #[test]

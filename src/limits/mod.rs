@@ -829,10 +829,12 @@ pub async fn run(
     print!("{}", report::console(&report));
     if let Some(dir) = &config.report_dir {
         write_reports(dir, &report)?;
-        eprintln!(
-            "limits: wrote {0}/limits.json and {0}/limits.md",
-            dir.display()
-        );
+        if config.progress {
+            eprintln!(
+                "limits: wrote {0}/limits.json and {0}/limits.md",
+                dir.display()
+            );
+        }
     }
     Ok(exit_code_of(&report))
 }

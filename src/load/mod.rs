@@ -24,6 +24,7 @@ pub mod provision;
 pub mod scenario;
 pub mod slo;
 pub mod stats;
+pub mod stdout;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -227,6 +228,12 @@ fn summarise(
         elapsed_s: (elapsed * 10.0).round() / 10.0,
         stopped_early: shared.control.reason(),
         partial,
+        status: if partial {
+            summary::RunStatus::Partial
+        } else {
+            summary::RunStatus::Complete
+        },
+        setup_error: None,
         users: UsersSummary {
             planned: shared.scenario.users,
             max_active: st.max_users.load(std::sync::atomic::Ordering::Relaxed),
@@ -307,7 +314,14 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         None => (cfg.scenario.clone(), Plan::new(&cfg.scenario)),
     };
     let n = plan.users.len();
-    let target = start_target(&cfg, n).await?;
+    let dir = report_dir(&cfg);
+    let failed = |label: &str, e: anyhow::Error| {
+        setup_failed(&dir, &scenario, &plan, label, part.as_ref(), e)
+    };
+    let target = match start_target(&cfg, n).await {
+        Ok(t) => t,
+        Err(e) => return Err(failed("embedded", e)),
+    };
     // A shard uses the accounts at its users' places in the whole run; the
     // embedded server seeds just the shard's users.
     let first = match (&part, &cfg.target) {
@@ -344,17 +358,25 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
             );
         }
     }
-    let dir = report_dir(&cfg);
     std::fs::create_dir_all(&dir)
         .map_err(|e| SetupError(format!("cannot create {}: {e}", dir.display())))?;
 
     let mut cc = ClientConfig::new(&target.url);
     cc.timeout = cfg.timeout;
-    let client = Client::new(cc)?;
+    let client = Client::new(cc).map_err(|e| failed(&target.label, e.into()))?;
     let tag = format!("{:08x}", rand::random::<u32>());
     let setup_started = Instant::now();
     let (creds, chat_ids) =
-        set_up(&client, &target.accounts[first..first + n], &plan, &tag).await?;
+        match set_up(&client, &target.accounts[first..first + n], &plan, &tag).await {
+            Ok(x) => x,
+            Err(e) => {
+                let e = failed(&target.label, e);
+                if let Some(server) = target.server {
+                    server.shutdown().await;
+                }
+                return Err(e);
+            }
+        };
     if cfg.progress {
         eprintln!(
             "{}: {n} users, {} chats set up in {:.1} s against {}; reports in {}",
@@ -417,7 +439,9 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         report_dir: dir.clone(),
         timeout: cfg.timeout,
     };
+    let diverted = stdout::divert();
     let mut outcome = goose::run(shared.clone(), engine).await;
+    drop(diverted);
     progress.abort();
     if cfg.progress && std::io::stderr().is_terminal() {
         eprintln!();
@@ -464,6 +488,73 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         report_dir: dir,
         exit_code,
     })
+}
+
+/// A run that could not start still leaves its report: `summary.json` with
+/// status `setup_failed` and the reason (as `check` does), nothing measured.
+/// Returns the error, to be reported as before (exit 3).
+fn setup_failed(
+    dir: &Path,
+    scenario: &Scenario,
+    plan: &Plan,
+    target: &str,
+    part: Option<&Prepared>,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    let now = Instant::now();
+    let stats = Stats::new(now);
+    let tracker = Tracker::new(plan, |_| false);
+    let summary = Summary {
+        schema_version: summary::SCHEMA_VERSION,
+        tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
+        scenario: scenario.name.clone(),
+        scenario_resolved: part.map_or_else(
+            || serde_json::to_value(scenario).unwrap_or_default(),
+            |p| p.whole_resolved.clone(),
+        ),
+        target: target.to_owned(),
+        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        elapsed_s: 0.0,
+        stopped_early: None,
+        partial: false,
+        status: summary::RunStatus::SetupFailed,
+        setup_error: Some(format!("{e:#}")),
+        users: UsersSummary {
+            planned: scenario.users,
+            max_active: 0,
+            personas: persona_counts(scenario, plan),
+            chats: plan.chats.len() as u32,
+            iterations: None,
+        },
+        requests: RequestsSummary {
+            total: 0,
+            errors: 0,
+            refused_expected: 0,
+            refused_unexpected: 0,
+            per_second: 0.0,
+            latency: stats.all_latency(),
+            per_endpoint: BTreeMap::new(),
+        },
+        delivery: tracker.report(),
+        poll_lateness: stats.lateness(),
+        timeline: Vec::new(),
+        goose: None,
+        // Nothing was measured: no objective held or broke.
+        slo: Vec::new(),
+        shard: part.map(|p| p.info.clone()),
+        merged: None,
+    };
+    let written = std::fs::create_dir_all(dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| write_reports(dir, &summary));
+    match written {
+        Ok(()) => eprintln!(
+            "load: could not start; {} says why (status setup_failed)",
+            dir.join("summary.json").display()
+        ),
+        Err(w) => eprintln!("load: could not start, and {w:#}"),
+    }
+    e
 }
 
 /// The live progress line, and a partial summary every ten seconds so that

@@ -379,13 +379,7 @@ impl Scenario {
     /// Parses and validates a scenario; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let cx = Ctx { text, file };
-        let raw: Raw = toml::from_str(text).map_err(|e| {
-            cx.err(
-                e.span().map(|s| s.start).unwrap_or(0),
-                "",
-                e.message().trim_end(),
-            )
-        })?;
+        let raw: Raw = crate::input::from_toml(text, file)?;
         let name = match &raw.name {
             Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().trim().to_owned(),
             Some(n) => return Err(cx.err(n.span().start, "name", "must not be empty")),
@@ -869,21 +863,23 @@ mod tests {
     fn errors_name_file_line_and_field() {
         let base = "users = 4\nduration = \"5s\"\n";
         let cases = [
-            (format!("{base}[[persona]]\nkind = \"poller-desgin\"\n"), "x.toml:4: persona[0].kind: unknown persona"),
-            (format!("{base}[[persona]]\nkind = \"reader\"\nbackoff = 1.5\n"), "x.toml:5: persona[0].backoff: not a parameter of reader"),
-            (format!("{base}[[persona]]\nkind = \"chatter\"\nsend_every = \"often\"\n"), "x.toml:5: persona[0].send_every: \"often\" is not a duration"),
-            (format!("{base}[[persona]]\nkind = \"chatter\"\nweight = 0\n"), "x.toml:5: persona[0].weight: must be between 1"),
-            ("users = 4\nduration = \"5s\"\n[topology]\ncell_size = 3\ndirect_per_cell = 9\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:5: topology.direct_per_cell: a cell of 3 users"),
-            (format!("{base}[[persona]]\nkind = \"limit-prober\"\nendpoint = \"login\"\n"), "x.toml:5: persona[0].endpoint: login cannot be probed"),
-            (format!("{base}colour = \"red\"\n[[persona]]\nkind = \"chatter\"\n"), "x.toml:3: unknown field `colour`"),
-            ("users = -3\nduration = \"5s\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1: users: must be between 1"),
-            (format!("{base}[ramp]\nusers_per_second = 0.0\n[[persona]]\nkind = \"chatter\"\n"), "x.toml:4: ramp.users_per_second: must be above 0"),
-            (base.to_string(), "x.toml:3: persona: at least one"),
-            ("users = 4\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1: duration: missing: give duration = \"60s\", or iterations = N"),
-            ("users = 4\niterations = 0\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2: iterations: must be between 1 and 1000000, got 0"),
-            ("users = 4\niterations = \"5\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2: invalid type: string \"5\", expected i64"),
-            ("users = 4\niterations = 3\nduration = \"soon\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:3: duration: \"soon\" is not a duration"),
-            (format!("{base}[[persona]]\nkind = \"poller-mobile\"\nbackoff = 0.5\n"), "x.toml:5: persona[0].backoff: must be between 1 and 10"),
+            (format!("{base}[[persona]]\nkind = \"poller-desgin\"\n"), "x.toml:4:8: persona[0].kind: unknown persona"),
+            (format!("{base}[[persona]]\nkind = \"reader\"\nbackoff = 1.5\n"), "x.toml:5:11: persona[0].backoff: not a parameter of reader"),
+            (format!("{base}[[persona]]\nkind = \"chatter\"\nsend_every = \"often\"\n"), "x.toml:5:14: persona[0].send_every: \"often\" is not a duration"),
+            (format!("{base}[[persona]]\nkind = \"chatter\"\nweight = 0\n"), "x.toml:5:10: persona[0].weight: must be between 1"),
+            ("users = 4\nduration = \"5s\"\n[topology]\ncell_size = 3\ndirect_per_cell = 9\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:5:19: topology.direct_per_cell: a cell of 3 users"),
+            (format!("{base}[[persona]]\nkind = \"limit-prober\"\nendpoint = \"login\"\n"), "x.toml:5:12: persona[0].endpoint: login cannot be probed"),
+            (format!("{base}colour = \"red\"\n[[persona]]\nkind = \"chatter\"\n"), "x.toml:3:1: colour: unknown field `colour`"),
+            ("users = -3\nduration = \"5s\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1:9: users: must be between 1"),
+            (format!("{base}[ramp]\nusers_per_second = 0.0\n[[persona]]\nkind = \"chatter\"\n"), "x.toml:4:20: ramp.users_per_second: must be above 0"),
+            (base.to_string(), "x.toml:3:1: persona: at least one"),
+            ("users = 4\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:1:1: duration: missing: give duration = \"60s\", or iterations = N"),
+            ("users = 4\niterations = 0\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2:14: iterations: must be between 1 and 1000000, got 0"),
+            ("users = 4\niterations = \"5\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:2:14: iterations: invalid type: string \"5\", expected i64"),
+            ("users = 4\niterations = 3\nduration = \"soon\"\n[[persona]]\nkind = \"chatter\"\n".to_string(), "x.toml:3:12: duration: \"soon\" is not a duration"),
+            (format!("{base}[[persona]]\nkind = \"poller-mobile\"\nbackoff = 0.5\n"), "x.toml:5:11: persona[0].backoff: must be between 1 and 10"),
+            (format!("{base}[[persona]]\nkind = \"chatter\"\nweight = \"twelve\"\n"), "x.toml:5:10: persona[0].weight: invalid type: string \"twelve\", expected i64"),
+            (format!("{base}[[persona]]\nkind = \"chatter\"\n[[persona]]\nkind = \"reader\"\nevry = \"1s\"\n"), "x.toml:7:1: persona[1].evry: unknown field `evry`"),
         ];
         for (text, want) in cases {
             let err = Scenario::parse(&text, "x.toml").unwrap_err().to_string();

@@ -94,31 +94,129 @@ const COUNTS: [&str; 8] = [
     "errors",
 ];
 
+/// The histograms a percentile objective can name besides an endpoint's:
+/// every name here must be one `Slo::measure` reads (a test keeps them in step).
+const HISTOGRAMS: [&str; 4] = ["delivery", "catchup", "latency", "lateness"];
+
+/// The operators, longest first so that `<=` is not read as `<`.
+const OPS: [(&str, Op); 6] = [
+    ("<=", Op::Le),
+    (">=", Op::Ge),
+    ("==", Op::Eq),
+    ("<", Op::Lt),
+    (">", Op::Gt),
+    ("=", Op::Eq),
+];
+
+/// Every metric name an objective may use, percentiles shown as `p99`.
+pub fn metric_names() -> Vec<String> {
+    let mut names: Vec<String> = HISTOGRAMS.iter().map(|h| format!("{h}.p99")).collect();
+    names.extend(
+        crate::contract::Endpoint::ALL
+            .iter()
+            .map(|e| format!("{}.p99", e.name())),
+    );
+    names.extend(COUNTS.iter().map(|c| c.to_string()));
+    names
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough
+/// to be what was meant (at most a third of its letters wrong).
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let (best, d) = candidates
+        .into_iter()
+        .map(|c| (c, edit_distance(word, c)))
+        .min_by_key(|&(_, d)| d)?;
+    (d > 0 && d <= word.chars().count().max(3) / 3 + 1).then_some(best)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!(": did you mean {s}?"))
+}
+
 impl Slo {
     pub fn parse(text: &str) -> Result<Slo, String> {
+        const FORM: &str = "expected METRIC OP VALUE with OP one of < <= = >= >, e.g. delivery.p99<1s, lost=0, errors<1%";
         let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let pos = t.find(['<', '>', '=']).ok_or_else(|| {
-            format!("{text:?}: expected METRIC<VALUE, e.g. delivery.p99<1s, lost=0, errors<1%")
-        })?;
+        let pos = t
+            .find(['<', '>', '=', '!'])
+            .ok_or_else(|| format!("{text:?}: no operator; {FORM}"))?;
         let (metric, rest) = t.split_at(pos);
-        let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
-            (Op::Le, v)
-        } else if let Some(v) = rest.strip_prefix(">=") {
-            (Op::Ge, v)
-        } else if let Some(v) = rest.strip_prefix("==") {
-            (Op::Eq, v)
-        } else {
-            let op = match &rest[..1] {
-                "<" => Op::Lt,
-                ">" => Op::Gt,
-                _ => Op::Eq,
-            };
-            (op, &rest[1..])
+        let op_len = rest
+            .find(|c: char| !matches!(c, '<' | '>' | '=' | '!'))
+            .unwrap_or(rest.len());
+        let (op_text, value) = rest.split_at(op_len);
+        let op = OPS
+            .iter()
+            .find(|(o, _)| *o == op_text)
+            .map(|&(_, op)| op)
+            .ok_or_else(|| {
+                let mut sorted: Vec<char> = op_text.chars().collect();
+                sorted.sort_unstable();
+                let hint = OPS
+                    .iter()
+                    .map(|(o, _)| *o)
+                    .find(|o| {
+                        let mut c: Vec<char> = o.chars().collect();
+                        c.sort_unstable();
+                        c == sorted
+                    })
+                    .map_or_else(String::new, |o| format!(" (did you mean {o}?)"));
+                format!("{text:?}: unknown operator {op_text:?}{hint}; {FORM}")
+            })?;
+        if metric.is_empty() {
+            return Err(format!("{text:?}: no metric before {op_text:?}; {FORM}"));
+        }
+        if value.is_empty() {
+            return Err(format!("{text:?}: no value after {op_text:?}; {FORM}"));
+        }
+        let names = metric_names();
+        let unknown = |suggestion: Option<&str>| {
+            format!(
+                "{text:?}: unknown metric {metric:?}{}; known: {}, or a percentile p50, p90, p95, p99, p99.9 or max of any of those",
+                did_you_mean(suggestion),
+                names.join(", ")
+            )
         };
-        let is_percentile = metric
-            .split_once('.')
-            .is_some_and(|(_, p)| p == "max" || p.starts_with('p'));
-        let threshold = if is_percentile {
+        let threshold = if let Some((name, p)) = metric.split_once('.') {
+            let known = HISTOGRAMS.contains(&name)
+                || crate::contract::Endpoint::ALL
+                    .iter()
+                    .any(|e| e.name() == name);
+            if !known {
+                let wanted = format!("{name}.p99");
+                let guess = closest(&wanted, names.iter().map(String::as_str))
+                    .map(|g| g.replace(".p99", &format!(".{p}")));
+                return Err(unknown(guess.as_deref()));
+            }
+            if quantile(p).is_none() {
+                return Err(format!(
+                    "{text:?}: unknown percentile {p:?} of {name}{} (p50, p90, p95, p99, p99.9, max)",
+                    did_you_mean(
+                        closest(p, ["p50", "p90", "p95", "p99", "p99.9", "max"])
+                            .map(|q| format!("{name}.{q}"))
+                            .as_deref()
+                    )
+                ));
+            }
             let d = humantime::parse_duration(value).map_err(|_| {
                 format!("{text:?}: {metric} is a duration; {value:?} is not (try 1s, 250ms)")
             })?;
@@ -126,7 +224,9 @@ impl Slo {
         } else if COUNTS.contains(&metric) {
             if let Some(p) = value.strip_suffix('%') {
                 if metric != "errors" {
-                    return Err(format!("{text:?}: only errors takes a percentage"));
+                    return Err(format!(
+                        "{text:?}: only errors takes a percentage; {metric} is a count"
+                    ));
                 }
                 Threshold::Percent(
                     p.parse()
@@ -139,19 +239,17 @@ impl Slo {
                         .map_err(|_| format!("{text:?}: {value:?} is not a number"))?,
                 )
             }
-        } else {
+        } else if HISTOGRAMS.contains(&metric)
+            || crate::contract::Endpoint::ALL
+                .iter()
+                .any(|e| e.name() == metric)
+        {
             return Err(format!(
-                "{text:?}: unknown metric {metric:?} (delivery.p99, catchup.p99, latency.p99, get_messages.p99, lateness.p99, lost, lost_client_model, duplicated, out_of_order, unconfirmed, refused, errors)"
+                "{text:?}: {metric} needs a percentile: did you mean {metric}.p99?"
             ));
+        } else {
+            return Err(unknown(closest(metric, names.iter().map(String::as_str))));
         };
-        if is_percentile {
-            let (_, p) = metric.split_once('.').unwrap_or_default();
-            if quantile(p).is_none() {
-                return Err(format!(
-                    "{text:?}: unknown percentile {p:?} (p50, p90, p95, p99, p99.9, max)"
-                ));
-            }
-        }
         Ok(Slo {
             text: text.trim().to_owned(),
             metric: metric.to_owned(),
@@ -270,5 +368,43 @@ mod tests {
         ] {
             assert!(Slo::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A misspelt metric, percentile or operator is refused with the
+    /// closest valid form, so that a run never measures "not measured".
+    #[test]
+    fn mistakes_get_the_closest_valid_form() {
+        let cases = [
+            ("latncy.p99<1s", "did you mean latency.p99?"),
+            ("delivry.p99.9<1s", "did you mean delivery.p99.9?"),
+            ("get_message.p50<1s", "did you mean get_messages.p50?"),
+            ("loss=0", "did you mean lost?"),
+            ("error<1%", "did you mean errors?"),
+            (
+                "delivery.q99<1s",
+                "unknown percentile \"q99\" of delivery: did you mean delivery.p99?",
+            ),
+            (
+                "delivery<1s",
+                "delivery needs a percentile: did you mean delivery.p99?",
+            ),
+            (
+                "delivery.p99=<1s",
+                "unknown operator \"=<\" (did you mean <=?)",
+            ),
+            ("lost=>1", "unknown operator \"=>\" (did you mean >=?)"),
+            ("lost!=1", "unknown operator \"!=\""),
+            ("lost 1", "no operator"),
+            ("<1s", "no metric"),
+            ("lost<", "no value"),
+        ];
+        for (text, want) in cases {
+            let err = Slo::parse(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        // Far from every name: no guess, the list.
+        let err = Slo::parse("throughput>5").unwrap_err();
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(err.contains("delivery.p99"), "{err}");
     }
 }

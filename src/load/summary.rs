@@ -40,6 +40,14 @@ pub struct Summary {
     pub stopped_early: Option<String>,
     /// True while the run is still going (a partial summary written on the way).
     pub partial: bool,
+    /// `complete`, `partial` (still going) or `setup_failed` (no user ran:
+    /// see `setup_error`). Files written before it existed read as complete.
+    #[serde(default)]
+    pub status: RunStatus,
+    /// Why the run could not start (target unreachable, accounts refused,
+    /// chats not created): present only when `status` is `setup_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
     pub users: UsersSummary,
     pub requests: RequestsSummary,
     pub delivery: DeliveryReport,
@@ -59,6 +67,19 @@ pub struct Summary {
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<crate::dist::MergedInfo>,
+}
+
+/// Where a run got to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Ran to its end, or was stopped (`stopped_early` says why).
+    #[default]
+    Complete,
+    /// Still running: a progress summary.
+    Partial,
+    /// Could not start; nothing was measured.
+    SetupFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +171,12 @@ impl Summary {
                 .map(|r| format!(", **stopped early: {r}**"))
                 .unwrap_or_default()
         );
+        if let Some(e) = &self.setup_error {
+            let _ = writeln!(
+                o,
+                "**Set-up failed: {e}.** No user ran; nothing below was measured.\n"
+            );
+        }
         o.push_str(&crate::dist::report::markdown(self));
         let personas: Vec<String> = self
             .users

@@ -1,5 +1,7 @@
 //! End-to-end tests: one binary, loopback servers only.
 
+mod args;
+mod call;
 mod capacity;
 mod check;
 mod client;

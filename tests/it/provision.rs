@@ -108,11 +108,21 @@ async fn provision_waits_for_the_signup_window_and_writes_private_working_tokens
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // 3 signups per 2 s: the 7th waits for the fourth window.
     assert!(took >= Duration::from_secs(4), "{took:?}: {}", text(&out));
+    // Every wait is said, with the estimate once an account is made, and
+    // the pace at the end.
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("0/7: waiting"),
+        stderr.contains("0/7 accounts, waiting ")
+            && stderr.contains(" for signup quota: no estimate before the first account"),
         "{}",
         text(&out)
     );
+    assert!(
+        stderr.contains("/7 accounts, waiting ") && stderr.contains(" per min so far): about "),
+        "{}",
+        text(&out)
+    );
+    assert!(stderr.contains(" 7 made in "), "{}", text(&out));
 
     #[cfg(unix)]
     {
@@ -147,6 +157,36 @@ async fn provision_waits_for_the_signup_window_and_writes_private_working_tokens
         assert!(!printed.contains(&key), "a key was printed: {printed}");
     }
     assert!(!printed.contains(PASSWORD), "the password was printed");
+    server.shutdown().await;
+}
+
+/// `-q`: the accounts are made and nothing is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_under_quiet_prints_nothing() {
+    let server = server(2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    let out = run(
+        &[
+            "-q",
+            "--target",
+            &server.url(),
+            "provision",
+            "--count",
+            "3",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(accounts::load(&file).unwrap().len(), 3);
     server.shutdown().await;
 }
 

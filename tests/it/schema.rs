@@ -169,6 +169,8 @@ fn summary() -> Summary {
         elapsed_s: 5.0,
         stopped_early: None,
         partial: false,
+        status: chat_harness::load::summary::RunStatus::Complete,
+        setup_error: None,
         users: UsersSummary {
             planned: 12,
             max_active: 12,
@@ -342,6 +344,7 @@ fn the_models_serialise_to_valid_documents() {
     // A progress summary, written before goose has reported.
     let mut partial = summary();
     partial.partial = true;
+    partial.status = chat_harness::load::summary::RunStatus::Partial;
     partial.goose = None;
     partial.stopped_early = Some("interrupted".into());
     assert_valid(
