@@ -68,6 +68,9 @@ pub struct Ctx {
     /// Fresh users handed out so far (the plan's estimate is held to it).
     fresh_taken: AtomicU64,
     accounts_are_new: bool,
+    /// The server's round trip, smoothed (µs): time-sensitive checks plan
+    /// their bursts with it.
+    rtt_us: AtomicU64,
 }
 
 /// One answer per endpoint, and notes on endpoints not probed.
@@ -308,6 +311,7 @@ impl Ctx {
             announce_waits: s.announce_waits,
             fresh_taken: AtomicU64::new(0),
             accounts_are_new: s.accounts_are_new,
+            rtt_us: AtomicU64::new(0),
         })
     }
 
@@ -523,10 +527,40 @@ impl Ctx {
             self.ledger.charge(k, Instant::now());
         }
         let r = self.client.send(req).await;
-        if let (Some(k), Ok(ex)) = (key, &r) {
-            self.ledger.observe(k, ex, Instant::now());
+        if let Ok(ex) = &r {
+            self.note_rtt(ex.elapsed);
+            if let Some(k) = key {
+                self.ledger.observe(k, ex, Instant::now());
+            }
         }
         r
+    }
+
+    /// Folds one round trip into the smoothed estimate (weight 1/8, as TCP
+    /// does; a race between two updates loses one sample, which is harmless).
+    fn note_rtt(&self, d: Duration) {
+        let sample = d.as_micros().min(u128::from(u32::MAX)) as u64;
+        let old = self.rtt_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.rtt_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    /// The server's smoothed round trip as measured so far.
+    pub fn rtt(&self) -> Duration {
+        Duration::from_micros(self.rtt_us.load(Ordering::Relaxed))
+    }
+
+    /// How many of `n` requests to keep in flight so that all of them are
+    /// answered within a quarter of the window at the measured round trip:
+    /// at least 8, at most 64.
+    pub fn burst_width(&self, n: u32) -> usize {
+        let quarter = self.window().as_secs_f64() / 4.0;
+        let need = (f64::from(n) * self.rtt().as_secs_f64() / quarter).ceil();
+        (need as usize).clamp(8, 64)
     }
 
     /// Waits until `n` more requests fit in the bucket.

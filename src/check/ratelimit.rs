@@ -71,18 +71,28 @@ fn own_user_or_skip<T>(r: Result<T, Verdict>) -> Result<T, Verdict> {
     r.map_err(|v| v.note("rate-limit checks that spend a bucket need users of their own"))
 }
 
-/// Requests in flight at once in a burst: enough that a server answering in
-/// half a second still sees a whole bucket spent well inside one window.
-const BURST_CONCURRENCY: usize = 8;
+/// A bucket that was not spent within one window tells nothing: the first
+/// requests aged out before the last were sent.
+fn too_slow_to_spend(cx: &Ctx, n: u32, started: Instant) -> Verdict {
+    Verdict::error(format!(
+        "too slow to judge: {n} requests took {:.1} s, longer than the {} s window (round trip {:.0} ms)",
+        started.elapsed().as_secs_f64(),
+        cx.window_secs,
+        cx.rtt().as_secs_f64() * 1e3
+    ))
+}
 
-/// Sends `n` requests built by `make`, up to [`BURST_CONCURRENCY`] at once;
-/// the answers in the order the requests were built.
+/// Sends `n` requests built by `make`, as many at once as the measured round
+/// trip needs to finish them within a quarter of the window (at least 8, see
+/// [`Ctx::burst_width`]): a server answering in half a second still sees a
+/// whole bucket spent well inside one window. The answers in the order the
+/// requests were built.
 async fn burst(cx: &Ctx, n: u32, make: impl Fn(u32) -> Request) -> Result<Vec<Exchange>, Verdict> {
     use futures::StreamExt;
     let reqs: Vec<Request> = (0..n).map(make).collect();
     let answers: Vec<Result<Exchange, crate::client::ClientError>> = futures::stream::iter(reqs)
         .map(|r| async move { cx.send_unpaced(&r).await })
-        .buffered(BURST_CONCURRENCY)
+        .buffered(cx.burst_width(n))
         .collect()
         .await;
     answers
@@ -102,6 +112,7 @@ async fn exhaust_with(
     let mut counted = Vec::new();
     let mut accepted = 0;
     let mut first_refusal = None;
+    let started = Instant::now();
     let answers = burst(cx, limit, |_| req.clone()).await?;
     for ex in answers {
         if ex.is_success() {
@@ -132,6 +143,7 @@ async fn exhaust_with(
             counted,
             refusal,
         }),
+        None if started.elapsed() >= cx.window() => Err(too_slow_to_spend(cx, limit + 3, started)),
         None => Err(Verdict::fail(format!(
             "{} requests in a row were never refused",
             limit + 3
@@ -356,6 +368,7 @@ async fn refusal_has_no_effect(cx: &Ctx) -> Result<Verdict, Verdict> {
     };
     // The bucket's whole allowance at once (a slow server still sees it
     // spent inside one window), then one at a time until the refusal.
+    let started = Instant::now();
     let mut answers: Vec<(u32, Exchange)> = (0..limit).zip(burst(cx, limit, send).await?).collect();
     let mut i = limit;
     while i < limit + 3 && answers.iter().all(|(_, ex)| ex.is_success()) {
@@ -368,6 +381,9 @@ async fn refusal_has_no_effect(cx: &Ctx) -> Result<Verdict, Verdict> {
     }
     let accepted = answers.iter().filter(|(_, ex)| ex.is_success()).count() as u32;
     let Some((_, refused)) = answers.iter().find(|(_, ex)| !ex.is_success()) else {
+        if started.elapsed() >= cx.window() {
+            return Err(too_slow_to_spend(cx, i, started));
+        }
         return Err(Verdict::fail(format!(
             "send_message was never refused ({accepted} accepted)"
         ))
@@ -577,7 +593,7 @@ async fn count_until_refused(
     let mut n = 0;
     let mut sent = 0;
     while sent < max {
-        let k = (max - sent).min(BURST_CONCURRENCY as u32);
+        let k = (max - sent).min(cx.burst_width(max) as u32);
         let answers = burst(cx, k, |_| req.clone()).await?;
         sent += k;
         let mut refusal = None;
@@ -786,7 +802,11 @@ async fn forwarded_for_ignored(cx: &Ctx) -> Result<Verdict, Verdict> {
         Err(skip) => return Err(skip),
     };
     let req = Request::login(&u.email, u.password.as_deref().unwrap_or_default());
+    let started = Instant::now();
     let (n, refusal) = count_until_refused(cx, &req, limit + 3).await?;
+    if refusal.is_none() && started.elapsed() >= cx.window() {
+        return Err(too_slow_to_spend(cx, limit + 3, started));
+    }
     let Some(refusal) = refusal else {
         // An observation, not an inability to test: the limit is not there.
         return Err(Verdict::fail(format!(

@@ -203,11 +203,24 @@ mod suite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
     async fn latency() {
-        suite_on(&[Variant::Latency], "latency").await;
+        // 100 ms on every answer: at the test's 2 s window that is the
+        // 300 ms of a slow deployment at a 6 s one (benches/check60.sh runs
+        // 300 ms at the contract's 60 s).
+        let server = reference::serve(
+            ServerConfig::default()
+                .with_window(WINDOW)
+                .with_latency(Duration::from_millis(100)),
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .expect("serve");
+        let out = run_suite(&server.url()).await;
+        server.shutdown().await;
+        assert_conformant("latency 100 ms", &out);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
+    #[ignore = "physically too slow for a test window: a server answering one request at a time in 300 ms cannot answer a bucket of 100 within the 2 s window, so the rate-limit checks are `error` (too slow to judge), not verdicts; at the contract's 60 s window it takes many minutes (see benches/check60.sh)"]
     async fn serial_with_latency() {
         suite_on(&[Variant::Serial, Variant::Latency], "serial+latency").await;
     }
