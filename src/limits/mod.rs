@@ -202,16 +202,14 @@ struct Setup {
 async fn set_up(client: &Client, ids: &Identities) -> anyhow::Result<Setup> {
     // B creates the chats: A's create_chat bucket stays fresh for the probe.
     let b = &ids.users[1].0;
-    let creds = ids
-        .pairs
-        .get(b)
-        .map(|(c, _)| c)
-        .ok_or_else(|| SetupError(format!("no pair held for {b}")))?;
-    let chat = |other: String| {
-        let creds = creds.clone();
-        async move {
+    let chat = |other: String| async move {
+        for attempt in 0..2 {
+            let (creds, _) = ids
+                .pairs
+                .get(b)
+                .ok_or_else(|| SetupError(format!("no pair held for {b}")))?;
             ids.pairs.spent(&format!("user {b}"), Endpoint::CreateChat);
-            client
+            match client
                 .create_chat(
                     &creds,
                     &format!("limits {b} {other}"),
@@ -219,13 +217,31 @@ async fn set_up(client: &Client, ids: &Identities) -> anyhow::Result<Setup> {
                     "Direct",
                 )
                 .await
-                .map(|r| r.value)
-                .map_err(|e| {
-                    SetupError(format!(
+            {
+                Ok(r) => return Ok(r.value),
+                // The pair given (an accounts file's) was revoked since it
+                // was issued: the tokens finding; log in and carry on.
+                Err(e) if e.status() == Some(401) && attempt == 0 => {
+                    ids.pairs.record_revoked(
+                        b,
+                        format!("create_chat as user {b} answered 401 with the pair the accounts gave: the server revoked it (the tool logged in again)"),
+                    );
+                    let pwd = &ids.users[1].1;
+                    ids.pairs
+                        .login(client, "this machine's address", b, pwd)
+                        .await
+                        .map_err(|e| SetupError(format!("cannot log in as {b}: {e}")))?;
+                }
+                Err(e) => {
+                    return Err(SetupError(format!(
                         "cannot create a chat for the probe ({b} with {other}): {e}"
-                    ))
-                })
+                    )))
+                }
+            }
         }
+        Err(SetupError(format!(
+            "cannot create a chat for the probe ({b} with {other})"
+        )))
     };
     let chat_ab = chat(ids.users[0].0.clone()).await?;
     let chat_cb = match ids.users.get(2) {
