@@ -38,6 +38,11 @@ pub struct LimitsReport {
     pub interrupted: bool,
     /// True when every endpoint's configuration holds.
     pub holds: bool,
+    /// Accounts the run acted as (two at least; a third runs atomicity at once).
+    pub accounts: usize,
+    /// Whether every pair the tool held kept working: a 401 on a pair no
+    /// login of the tool replaced means the server revoked it.
+    pub tokens: Finding,
     /// One entry per endpoint measured.
     pub endpoints: Vec<EndpointReport>,
 }
@@ -105,8 +110,12 @@ pub struct Refusal {
     pub status: Option<u16>,
     /// Its `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
-    /// Whether it carried `X-RateLimit-Remaining: 0`.
+    /// Whether it carried Remaining 0 (in the headers or the JSON body).
     pub remaining_zero: bool,
+    /// Where the rate-limit values of the refusal were.
+    pub values_in: Option<crate::contract::refusal::ValuesIn>,
+    /// The refusal's form in words (status, signs, values, Retry-After).
+    pub form: Option<String>,
     /// Whether the refused request's effect is visible (a stored message, a
     /// created chat or user); null where the endpoint creates nothing.
     pub had_effect: Option<bool>,
@@ -278,6 +287,14 @@ pub fn console(report: &LimitsReport) -> String {
             }
         }
     }
+    if report.tokens.status != Status::Ok {
+        let _ = writeln!(
+            out,
+            "  tokens [{}]: {}",
+            report.tokens.status.as_str(),
+            report.tokens.detail
+        );
+    }
     let _ = writeln!(
         out,
         "{} after {:.0} s{}",
@@ -315,6 +332,12 @@ pub fn markdown(report: &LimitsReport) -> String {
         } else {
             ""
         }
+    );
+    let _ = writeln!(
+        out,
+        "- **tokens** {}: {}\n",
+        report.tokens.status.as_str(),
+        report.tokens.detail
     );
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
@@ -361,6 +384,8 @@ pub(crate) mod tests {
                 status: Some(429),
                 retry_after: Some(30),
                 remaining_zero: true,
+                values_in: Some(crate::contract::refusal::ValuesIn::Headers),
+                form: Some("HTTP 429 (a Retry-After header, X-RateLimit-Remaining 0), rate-limit values in the headers, Retry-After 30".into()),
                 had_effect: None,
                 curl: Some("curl -sS -i 'http://127.0.0.1:1/api/method/frappe_chat.api.get_messages?chat=C&limit=1' -H 'Authorization: token k:***'".into()),
                 finding: Finding::ok("429 with Retry-After 30 and Remaining 0"),
@@ -408,6 +433,8 @@ pub(crate) mod tests {
             duration_seconds: 62.0,
             interrupted: false,
             holds: false,
+            accounts: 2,
+            tokens: Finding::ok("every pair the tool held kept working"),
             endpoints: vec![good, bad],
         }
     }

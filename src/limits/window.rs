@@ -25,6 +25,9 @@ pub enum WindowKind {
     Fixed,
     /// The count resets only after a whole window without accepted requests.
     RestartOnRequest,
+    /// A login of the user empties its buckets (found by the login probe,
+    /// whatever the timeline showed).
+    EmptiedByLogin,
     /// The counts fit none of the models.
     Unknown,
 }
@@ -35,6 +38,7 @@ impl WindowKind {
             WindowKind::Sliding => "sliding",
             WindowKind::Fixed => "fixed",
             WindowKind::RestartOnRequest => "restart-on-request",
+            WindowKind::EmptiedByLogin => "emptied-by-login",
             WindowKind::Unknown => "unknown",
         }
     }

@@ -48,6 +48,21 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+impl Reply {
+    /// A refusal by the rate limiter, in any form (`contract::refusal`).
+    pub fn is_refusal(&self) -> bool {
+        self.status.is_some_and(|s| {
+            crate::contract::refusal::is_refusal(s, self.remaining, self.retry_after, &self.body)
+        })
+    }
+
+    /// What goose counts as a success: a 2xx, or a refusal (the server
+    /// doing what the contract asks of it; our summary counts it apart).
+    pub fn is_success_or_refusal(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s)) || self.is_refusal()
+    }
+}
+
 /// How requests reach the server.
 pub trait Wire: Send {
     fn call(&mut self, call: Call<'_>) -> impl Future<Output = Reply> + Send;
@@ -431,16 +446,7 @@ impl UserRun {
         let outcome = match reply.status {
             None => Outcome::Transport,
             Some(s) if (200..300).contains(&s) => Outcome::Ok,
-            Some(s)
-                if crate::contract::refusal::is_refusal(
-                    s,
-                    reply.remaining,
-                    reply.retry_after,
-                    &reply.body,
-                ) =>
-            {
-                Outcome::Refused
-            }
+            Some(_) if reply.is_refusal() => Outcome::Refused,
             Some(s) => Outcome::Failed(s),
         };
         shared

@@ -83,7 +83,10 @@ impl Wire for GooseWire<'_> {
             Method::Get => "GET",
             Method::Post => "POST",
         };
-        let ok = reply.status.is_some_and(|s| (200..300).contains(&s));
+        // A refusal is the server doing what the contract says, not a
+        // failed request: goose's rows and report count it as a success
+        // (our summary keeps it apart as `refused`).
+        let ok = reply.is_success_or_refusal();
         let _ = self
             .user
             .record_custom_request_duration(
@@ -118,7 +121,11 @@ impl GooseWire<'_> {
             reply.elapsed = started.elapsed();
             return reply;
         };
-        if let Ok(resp) = response.response {
+        let goose::goose::GooseResponse {
+            request: mut metric,
+            response,
+        } = response;
+        if let Ok(resp) = response {
             let status = resp.status().as_u16();
             reply.remaining = resp
                 .headers()
@@ -134,6 +141,10 @@ impl GooseWire<'_> {
             }
         }
         reply.elapsed = started.elapsed();
+        // goose marked every non-2xx a failure; a refusal is not one.
+        if !metric.success && reply.is_success_or_refusal() {
+            let _ = self.user.set_success(&mut metric);
+        }
         reply
     }
 }

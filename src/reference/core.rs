@@ -35,6 +35,8 @@ const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
 const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, OPTIONS");
 /// The racy limiter's pause between reading and writing the count.
 const RACY_PAUSE: Duration = Duration::from_millis(5);
+/// How long a request holds its bucket's lock under `deadlock-under-concurrency`.
+const LOCK_HOLD: Duration = Duration::from_millis(20);
 
 /// One request as the core sees it.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +83,8 @@ pub(crate) struct Inner {
     serial: tokio::sync::Mutex<()>,
     /// The `local-zone` variant's clock.
     clock: CoarseClock,
+    /// `deadlock-under-concurrency`: the buckets with a request in progress.
+    pub locks: std::sync::Mutex<std::collections::HashSet<(Endpoint, Subject)>>,
 }
 
 impl Inner {
@@ -111,6 +115,30 @@ impl Inner {
             variant::render_short(micros)
         } else {
             render(micros)
+        }
+    }
+}
+
+/// A bucket's lock under `deadlock-under-concurrency`, released on drop.
+struct BucketLock<'a> {
+    inner: &'a Inner,
+    key: (Endpoint, Subject),
+}
+
+impl<'a> BucketLock<'a> {
+    fn take(inner: &'a Inner, endpoint: Endpoint, who: Subject) -> Option<BucketLock<'a>> {
+        let key = (endpoint, who);
+        // `then` (lazy), not `then_some`: a lock built and dropped while the
+        // set is locked would unlock it from inside, on the same thread.
+        let taken = inner.locks.lock().ok()?.insert(key);
+        taken.then(|| BucketLock { inner, key })
+    }
+}
+
+impl Drop for BucketLock<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.inner.locks.lock() {
+            held.remove(&self.key);
         }
     }
 }
@@ -175,6 +203,7 @@ impl Core {
                 clock: CoarseClock::default(),
                 limiter: Limiter::new(cfg.limits.window_seconds),
                 state,
+                locks: Default::default(),
                 cfg,
             }),
         }
@@ -291,9 +320,31 @@ impl Core {
             None
         };
         let mut rate = None;
+        let mut _lock = None;
         if let Some(limit) = inner.cfg.limits.limit(endpoint) {
             let who = self.subject(endpoint, caller.as_ref(), req);
             let verdict = self.count(endpoint, who, limit, mode).await;
+            if verdict.allowed && d.has(Defect::DeadlockUnderConcurrency) {
+                // Counted, then the bucket's row is locked while the request
+                // runs; a second request of the same bucket meanwhile dies in
+                // a deadlock, as a database under concurrent writes does.
+                match BucketLock::take(inner, endpoint, who) {
+                    Some(l) => {
+                        pause(mode, LOCK_HOLD).await;
+                        _lock = Some(l);
+                    }
+                    None => {
+                        let mut r = Reply::error(
+                            ApiError::internal(
+                                "Deadlock found when trying to get lock; try restarting transaction",
+                            ),
+                            d,
+                        );
+                        r.rate = Some(verdict);
+                        return r;
+                    }
+                }
+            }
             rate = Some(verdict);
             if !verdict.allowed {
                 if endpoint == Endpoint::SendMessage && d.has(Defect::RefusedSendStored) {

@@ -93,6 +93,7 @@ defects! {
     LoginResetsWindow = "login-resets-window", "RL-6", "a login empties the user's buckets";
     SharedBucket = "shared-bucket", "RL-7", "buckets are per endpoint, shared by all users";
     TrustForwardedFor = "trust-forwarded-for", "RL-7", "login and signup are keyed by the client-supplied X-Forwarded-For";
+    DeadlockUnderConcurrency = "deadlock-under-concurrency", "RL-8", "a counted request arriving while another of the same bucket is in progress answers 500 (a lock-wait deadlock, as a database under concurrent writes; hyper front only)";
     RacyCounter = "racy-counter", "RL-8", "the limiter reads the count, pauses, then writes it (not atomic; hyper front only)";
     NoPreflight = "no-preflight", "CORS-1", "OPTIONS is not answered as a preflight (404, no CORS headers)";
     NoCorsOnOrdinary = "no-cors-on-ordinary", "CORS-2", "only preflights carry Access-Control-Allow-Origin";

@@ -32,9 +32,21 @@ async fn run(
     defects: &[Defect],
     only: &[Endpoint],
 ) -> LimitsReport {
+    run_with(2, expect, server_limit, defects, only).await
+}
+
+/// As `run`, acting as the first `accounts` users of the reference server
+/// (the README's minimum is two).
+async fn run_with(
+    accounts: usize,
+    expect: u32,
+    server_limit: u32,
+    defects: &[Defect],
+    only: &[Endpoint],
+) -> LimitsReport {
     let mut cfg = ServerConfig::default()
         .with_window(WINDOW)
-        .with_generated_users(6);
+        .with_generated_users(3);
     for e in Endpoint::LIMITED {
         cfg = cfg.with_limit(e, server_limit);
     }
@@ -46,7 +58,7 @@ async fn run(
     config.progress = false;
     let mut base = ClientConfig::new(server.url());
     base.timeout = Duration::from_secs(5);
-    let accounts = server.core().accounts();
+    let accounts = server.core().accounts()[..accounts].to_vec();
     let report = measure_all(&base, &server.url(), true, &accounts, &config)
         .await
         .unwrap();
@@ -187,4 +199,177 @@ async fn a_shared_bucket_breaks_isolation() {
     let r = run(10, 10, &[Defect::SharedBucket], &[Endpoint::GetChats]).await;
     let e = endpoint(&r, Endpoint::GetChats);
     assert_eq!(e.isolation.status, Status::Fail, "{}", e.isolation.detail);
+}
+
+/// Every finding of every endpoint (and the tokens finding) is observed:
+/// nothing is `error`.
+fn assert_no_error(r: &LimitsReport) {
+    let text = chat_harness::limits::report::console(r);
+    assert_ne!(r.tokens.status, Status::Error, "{text}");
+    for e in &r.endpoints {
+        for f in [
+            &e.limit,
+            &e.remaining,
+            &e.reset,
+            &e.refusal.finding,
+            &e.window_finding,
+            &e.isolation,
+            &e.atomicity.finding,
+        ] {
+            assert_ne!(
+                f.status,
+                Status::Error,
+                "{}: {}\n{text}",
+                e.endpoint,
+                f.detail
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn fewer_than_two_accounts_with_passwords_is_a_usage_error() {
+    let server = serve(ServerConfig::default(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let mut accounts = server.core().accounts();
+    accounts[1].password = None;
+    accounts.truncate(2);
+    let config = LimitsConfig::new(table(10), &[Endpoint::GetChats]).unwrap();
+    let base = ClientConfig::new(server.url());
+    let e = measure_all(&base, &server.url(), true, &accounts, &config)
+        .await
+        .expect_err("a usage error");
+    let text = e.to_string();
+    assert!(e.is::<chat_harness::UsageError>(), "{text}");
+    assert!(text.contains("2 accounts with passwords"), "{text}");
+    assert!(text.contains("got 1"), "{text}");
+    assert!(
+        text.contains(&accounts[1].email),
+        "names the account without one: {text}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn refusals_as_417_with_no_retry_after_are_refusals() {
+    let r = run(10, 10, &[Defect::RefuseWith417], &[]).await;
+    assert_no_error(&r);
+    for e in &r.endpoints {
+        assert_eq!(e.observed, Some(10), "{}", e.endpoint);
+        assert_eq!(e.refusal.status, Some(417), "{}", e.endpoint);
+        assert_eq!(
+            e.refusal.finding.status,
+            Status::Warn,
+            "{}",
+            e.refusal.finding.detail
+        );
+        assert!(e.refusal.form.as_deref().unwrap().contains("HTTP 417"));
+        assert_eq!(
+            e.atomicity.finding.status,
+            Status::Ok,
+            "{}",
+            e.atomicity.finding.detail
+        );
+    }
+    assert!(r.holds, "{}", chat_harness::limits::report::console(&r));
+}
+
+#[tokio::test]
+async fn rate_values_in_the_body_fail_the_headers_not_the_counting() {
+    let only = [Endpoint::GetMessages, Endpoint::Login];
+    let r = run(10, 10, &[Defect::RateHeadersInBody], &only).await;
+    assert_no_error(&r);
+    for e in &r.endpoints {
+        assert_eq!(e.observed, Some(10), "{}", e.endpoint);
+        assert_eq!(e.remaining.status, Status::Fail, "{}", e.endpoint);
+        assert_eq!(e.refusal.finding.status, Status::Fail, "{}", e.endpoint);
+        assert_eq!(
+            e.refusal.values_in,
+            Some(chat_harness::contract::refusal::ValuesIn::Body)
+        );
+        assert_eq!(e.window.as_ref().unwrap().kind, WindowKind::Sliding);
+    }
+}
+
+#[tokio::test]
+async fn a_new_secret_at_every_login_leaves_no_stale_token() {
+    let r = run(10, 10, &[Defect::RotateOnLogin], &[]).await;
+    assert_no_error(&r);
+    assert_eq!(r.tokens.status, Status::Ok, "{}", r.tokens.detail);
+    assert!(r.holds, "{}", chat_harness::limits::report::console(&r));
+}
+
+#[tokio::test]
+async fn a_pair_revoked_before_the_run_is_the_tokens_finding() {
+    let cfg = ServerConfig::default()
+        .with_window(WINDOW)
+        .with_limit(Endpoint::GetChats, 10)
+        .with_defect(Defect::RotateOnLogin);
+    let server = serve(cfg, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let accounts = server.core().accounts()[..2].to_vec();
+    // Someone logs B in elsewhere: the pair in the accounts is revoked.
+    let client = chat_harness::client::Client::new(ClientConfig::new(server.url())).unwrap();
+    client
+        .login(&accounts[1].email, accounts[1].password.as_deref().unwrap())
+        .await
+        .unwrap();
+    let mut config = LimitsConfig::new(table(10), &[Endpoint::GetChats]).unwrap();
+    config.progress = false;
+    let r = measure_all(
+        &ClientConfig::new(server.url()),
+        &server.url(),
+        true,
+        &accounts,
+        &config,
+    )
+    .await
+    .unwrap();
+    server.shutdown().await;
+    assert_eq!(r.tokens.status, Status::Fail, "{}", r.tokens.detail);
+    assert!(r.tokens.detail.contains("revoked"), "{}", r.tokens.detail);
+    assert_no_error(&r);
+    let e = endpoint(&r, Endpoint::GetChats);
+    assert_eq!(e.isolation.status, Status::Ok, "{}", e.isolation.detail);
+    assert_eq!(chat_harness::limits::exit_code_of(&r), 1);
+}
+
+#[tokio::test]
+async fn a_login_that_empties_the_buckets_is_a_window_finding() {
+    let only = [Endpoint::GetChats, Endpoint::SendMessage];
+    let r = run(10, 10, &[Defect::LoginResetsWindow], &only).await;
+    assert_no_error(&r);
+    for e in &r.endpoints {
+        assert_eq!(e.window_finding.status, Status::Fail, "{}", e.endpoint);
+        assert!(
+            e.window_finding.detail.contains("emptied-by-login"),
+            "{}",
+            e.window_finding.detail
+        );
+        assert_eq!(e.window.as_ref().unwrap().kind, WindowKind::EmptiedByLogin);
+        assert_eq!(e.limit.status, Status::Ok, "{}", e.limit.detail);
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_under_concurrency_is_an_atomicity_failure() {
+    let only = [Endpoint::SendMessage, Endpoint::Signup];
+    let r = run(10, 10, &[Defect::DeadlockUnderConcurrency], &only).await;
+    assert_no_error(&r);
+    for e in &r.endpoints {
+        assert_eq!(e.atomicity.finding.status, Status::Fail, "{}", e.endpoint);
+        assert!(
+            e.atomicity.finding.detail.contains("HTTP 500"),
+            "{}",
+            e.atomicity.finding.detail
+        );
+        assert_eq!(e.limit.status, Status::Ok, "{}", e.limit.detail);
+    }
+}
+
+#[tokio::test]
+async fn more_accounts_run_atomicity_at_once() {
+    let r = run_with(3, 10, 10, &[], &[Endpoint::GetChats]).await;
+    assert!(r.holds, "{}", chat_harness::limits::report::console(&r));
+    assert_eq!(r.accounts, 3);
 }

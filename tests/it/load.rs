@@ -211,3 +211,22 @@ async fn iterations_cut_short_by_the_cap_are_reported() {
     let md = std::fs::read_to_string(out.report_dir.join("summary.md")).unwrap();
     assert!(md.contains("8 did not"), "{md}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_as_417_are_refused_not_failed_in_our_summary_and_in_goose() {
+    let (out, _dir) = run_smoke(vec![Defect::RefuseWith417], &["errors<1%"]).await;
+    let s = &out.summary;
+    // The prober's burst of 110 get_chats passes the limit of 100: refused
+    // with 417 and no Retry-After, counted as refusals all the same.
+    let chats = &s.requests.per_endpoint["get_chats"];
+    assert!(chats.refused_expected >= 10, "{chats:?}");
+    assert_eq!(chats.failed, 0, "{chats:?}");
+    assert_eq!(s.requests.errors, 0, "{:?}", s.requests);
+    assert_eq!(s.requests.refused_unexpected, 0);
+    // goose's own rows count no refusal as a failure either.
+    let goose = s.goose.as_ref().expect("goose's rows");
+    let fails: u64 = goose.rows.iter().map(|r| r.fail).sum();
+    assert_eq!(fails, 0, "{:?}", goose.rows);
+    assert_eq!(out.exit_code, 0, "{:?}", s.slo);
+    assert_eq!(s.delivery.counts.lost, 0, "{:?}", s.delivery.counts);
+}

@@ -423,3 +423,44 @@ async fn set_up_says_tokens_stopped_working_when_a_chat_creator_was_revoked() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provision_waits_out_417_refusals_with_values_in_the_body_and_keeps_each_last_pair() {
+    // A real deployment's form: refusals are 417 ValidationError with the
+    // rate-limit values only in the JSON body, no Retry-After; every login
+    // issues a new secret. A refused signup is not "already exists".
+    let cfg = ServerConfig::default()
+        .with_users(Vec::new())
+        .with_window(2)
+        .with_limit(Endpoint::Signup, 3)
+        .with_defect(Defect::RefuseWith417)
+        .with_defect(Defect::RateHeadersInBody)
+        .with_defect(Defect::RotateOnLogin);
+    let server = serve(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    let c = client(&server.url());
+    for i in 0..3 {
+        c.signup(&format!("other-{i}@example.com"), PASSWORD, "Other")
+            .await
+            .unwrap();
+    }
+    let out = provision(&server.url(), 5, &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0/5: waiting"),
+        "the refusal was waited out: {}",
+        text(&out)
+    );
+    let accounts = accounts::load(&file).unwrap();
+    assert_eq!(accounts.len(), 5);
+    assert_eq!(server.core().accounts().len(), 3 + 5, "one signup each");
+    // Each account's saved pair is the last one the server issued.
+    for a in &accounts {
+        let creds = a.credentials().expect("a token pair");
+        c.get_chats(&creds)
+            .await
+            .unwrap_or_else(|e| panic!("{}'s saved pair: {e}", a.email));
+    }
+    server.shutdown().await;
+}

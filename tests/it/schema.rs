@@ -252,6 +252,8 @@ fn limits() -> LimitsReport {
         duration_seconds: 4.2,
         interrupted: false,
         holds: false,
+        accounts: 2,
+        tokens: Finding::ok("every pair the tool held kept working"),
         endpoints: vec![EndpointReport {
             endpoint: Endpoint::Login,
             keyed_by: "client address".into(),
@@ -266,6 +268,8 @@ fn limits() -> LimitsReport {
                 status: Some(429),
                 retry_after: Some(3),
                 remaining_zero: true,
+                values_in: Some(chat_harness::contract::refusal::ValuesIn::Headers),
+                form: Some("HTTP 429".into()),
                 had_effect: None,
                 curl: Some("curl ...".into()),
                 finding: Finding::ok("429"),

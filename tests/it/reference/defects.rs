@@ -22,7 +22,7 @@ fn config_for(d: Defect) -> ServerConfig {
             .with_limit(Endpoint::GetChats, 1)
             .with_limit(Endpoint::SendMessage, 1),
         TrustForwardedFor => c.with_limit(Endpoint::Login, 1),
-        RacyCounter => c.with_limit(Endpoint::GetChats, 5),
+        RacyCounter | DeadlockUnderConcurrency => c.with_limit(Endpoint::GetChats, 5),
         FixedWindow => c.with_window(86_400),
         LostUnderConcurrency => c
             .with_limit(Endpoint::SendMessage, 100_000)
@@ -327,6 +327,13 @@ async fn observe(d: Defect, on: bool) -> String {
                 == 5)
                 .to_string()
         }
+        DeadlockUnderConcurrency => {
+            let req = Request::to(Endpoint::GetChats).token(&a);
+            let all = join_all((0..10).map(|_| h.client.send(&req))).await;
+            all.into_iter()
+                .any(|r| r.as_ref().is_ok_and(|e| e.status == 500))
+                .to_string()
+        }
         NoPreflight => {
             let r = Request::to(Endpoint::GetChats).method(Method::OPTIONS, Encoding::Query);
             let ex = h
@@ -496,6 +503,7 @@ defect_tests!(
     LoginResetsWindow,
     SharedBucket,
     TrustForwardedFor,
+    DeadlockUnderConcurrency,
     RacyCounter,
     NoPreflight,
     NoCorsOnOrdinary,
