@@ -555,11 +555,12 @@ impl Ctx {
     }
 
     /// How many of `n` requests to keep in flight so that all of them are
-    /// answered within a quarter of the window at the measured round trip:
-    /// at least 8, at most 64.
+    /// answered within an eighth of the window at the measured round trip
+    /// (RL-6.2 fits three such phases and a margin in half a window): at
+    /// least 8, at most 64.
     pub fn burst_width(&self, n: u32) -> usize {
-        let quarter = self.window().as_secs_f64() / 4.0;
-        let need = (f64::from(n) * self.rtt().as_secs_f64() / quarter).ceil();
+        let eighth = self.window().as_secs_f64() / 8.0;
+        let need = (f64::from(n) * self.rtt().as_secs_f64() / eighth).ceil();
         (need as usize).clamp(8, 64)
     }
 

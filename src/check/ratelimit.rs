@@ -83,7 +83,7 @@ fn too_slow_to_spend(cx: &Ctx, n: u32, started: Instant) -> Verdict {
 }
 
 /// Sends `n` requests built by `make`, as many at once as the measured round
-/// trip needs to finish them within a quarter of the window (at least 8, see
+/// trip needs to finish them within an eighth of the window (at least 8, see
 /// [`Ctx::burst_width`]): a server answering in half a second still sees a
 /// whole bucket spent well inside one window. The answers in the order the
 /// requests were built.
