@@ -23,6 +23,8 @@ checks! {
         "Empty content is refused with a 4xx and stores nothing";
     "POLL-2.1" "POLL-2" Must Normal ["poll"] ascending_limited
         "get_messages answers ascending by creation, at most `limit`; with `after` the first `limit` after it";
+    "POLL-2.2" "POLL-2" Must Normal ["poll"] default_limit
+        "Without limit, get_messages answers the default 50 (the oldest 50 of a chat of 101)";
     "POLL-2b.1" "POLL-2b" Should Normal ["poll"] oldest_first_page
         "Without `after`, get_messages answers the oldest `limit` messages";
     "POLL-3.1" "POLL-3" Must Normal ["poll"] after_strict
@@ -643,6 +645,24 @@ async fn build_big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
             .step("filling a chat with 101 messages")?;
     }
     Ok((chat, q))
+}
+
+async fn default_limit(cx: &Ctx) -> Result<Verdict, Verdict> {
+    let (chat, viewer) = big_chat(cx).await?;
+    let (page, ex) = cx
+        .messages(&viewer, &chat, None, None)
+        .await
+        .step("reading without limit")?;
+    if page.len() != 50 {
+        return Err(Verdict::fail(format!(
+            "get_messages without limit answered {} messages of a chat of 101",
+            page.len()
+        ))
+        .expected("50 (the default limit)")
+        .seen(format!("{}", page.len()))
+        .with(&ex));
+    }
+    Ok(Verdict::pass("50 messages without limit, the default"))
 }
 
 async fn limit_exact(cx: &Ctx) -> Result<Verdict, Verdict> {

@@ -88,11 +88,21 @@ fn too_slow_to_spend(cx: &Ctx, n: u32, started: Instant) -> Verdict {
 /// whole bucket spent well inside one window. The answers in the order the
 /// requests were built.
 async fn burst(cx: &Ctx, n: u32, make: impl Fn(u32) -> Request) -> Result<Vec<Exchange>, Verdict> {
+    burst_of(cx, n, cx.burst_width(n), make).await
+}
+
+/// As [`burst`], with `width` requests in flight.
+async fn burst_of(
+    cx: &Ctx,
+    n: u32,
+    width: usize,
+    make: impl Fn(u32) -> Request,
+) -> Result<Vec<Exchange>, Verdict> {
     use futures::StreamExt;
     let reqs: Vec<Request> = (0..n).map(make).collect();
     let answers: Vec<Result<Exchange, crate::client::ClientError>> = futures::stream::iter(reqs)
         .map(|r| async move { cx.send_unpaced(&r).await })
-        .buffered(cx.burst_width(n))
+        .buffered(width.max(1))
         .collect()
         .await;
     answers
@@ -593,8 +603,9 @@ async fn count_until_refused(
     let mut n = 0;
     let mut sent = 0;
     while sent < max {
-        let k = (max - sent).min(cx.burst_width(max) as u32);
-        let answers = burst(cx, k, |_| req.clone()).await?;
+        let width = cx.burst_width(max);
+        let k = (max - sent).min(width as u32);
+        let answers = burst_of(cx, k, width, |_| req.clone()).await?;
         sent += k;
         let mut refusal = None;
         for ex in answers {
@@ -632,18 +643,30 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
             .with(&r));
     }
     let t_half_end = Instant::now();
-    cx.sleep_until(t0 + w / 2).await;
+    // The second phase starts three quarters into the first half's window:
+    // the third phase, which must end before the second phase's requests
+    // age, then has a quarter window minus the first phase to work in.
+    cx.sleep_until(t0 + w * 3 / 4).await;
     let t2 = Instant::now();
     let (second, refusal) = count_until_refused(cx, &req, limit + 2).await?;
     if Instant::now() >= t0 + w {
         return Err(too_slow("the second half overran the window"));
     }
     if second != limit - half {
-        return Err(Verdict::fail(format!("half a window later, {second} more were accepted"))
-            .expected(format!("{} (the limit minus the {half} of the first half)", limit - half))
-            .seen(format!("{second}"))
-            .note(if second > limit - half { "more capacity than a sliding window allows: a fixed window that reset in between?" } else { "less capacity than expected" })
-            .with_all(refusal.as_ref()));
+        return Err(Verdict::fail(format!(
+            "three quarters of a window later, {second} more were accepted"
+        ))
+        .expected(format!(
+            "{} (the limit minus the {half} of the first half)",
+            limit - half
+        ))
+        .seen(format!("{second}"))
+        .note(if second > limit - half {
+            "more capacity than a sliding window allows: a fixed window that reset in between?"
+        } else {
+            "less capacity than expected"
+        })
+        .with_all(refusal.as_ref()));
     }
     let margin = (w / 10).min(Duration::from_secs(1));
     cx.sleep_until(t_half_end + w + margin).await;

@@ -67,6 +67,7 @@ defects! {
     EmptyContentAccepted = "empty-content-accepted", "POLL-1c", "an empty content is stored as a message";
     NewestFirst = "newest-first", "POLL-2", "get_messages answers newest first";
     LimitIgnored = "limit-ignored", "POLL-2", "get_messages ignores limit and answers every message";
+    NoDefaultLimit = "no-default-limit", "POLL-2", "without limit, get_messages answers every message instead of the default 50";
     NewestWithoutAfter = "newest-without-after", "POLL-2b", "without after, get_messages answers the newest limit messages";
     AfterInclusive = "after-inclusive", "POLL-3", "after=T includes the message created at T";
     AfterSecondsOnly = "after-seconds-only", "POLL-4", "the microseconds of after are dropped";

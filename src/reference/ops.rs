@@ -364,6 +364,7 @@ impl Inner {
     /// else 417 (ENV-4).
     fn parse_limit(&self, raw: Option<&str>) -> Result<usize, ApiError> {
         let n = match raw.map(str::trim) {
+            None if self.has(Defect::NoDefaultLimit) => usize::MAX,
             None => DEFAULT_LIMIT,
             Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
                 s.parse::<usize>().unwrap_or(usize::MAX)

@@ -448,7 +448,7 @@ async fn provision_waits_out_417_refusals_with_values_in_the_body_and_keeps_each
     let out = provision(&server.url(), 5, &file).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("0/5: waiting"),
+        String::from_utf8_lossy(&out.stderr).contains("0/5 accounts, waiting"),
         "the refusal was waited out: {}",
         text(&out)
     );
@@ -462,5 +462,40 @@ async fn provision_waits_out_417_refusals_with_values_in_the_body_and_keeps_each
             .await
             .unwrap_or_else(|e| panic!("{}'s saved pair: {e}", a.email));
     }
+    server.shutdown().await;
+}
+
+/// A real deployment's shape: every answer closes its connection, every
+/// login issues a new secret, refusals are 417 with the values in the body.
+/// Accounts from `provision`, then the smoke load: it completes with the
+/// delivery figures of a clean run (nothing lost, no unexpected refusal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_completes_on_a_server_that_closes_every_connection_and_rotates_secrets() {
+    let cfg = ServerConfig::default()
+        .with_users(Vec::new())
+        .with_window(2)
+        .with_limit(Endpoint::Signup, 6)
+        .with_variant(chat_harness::reference::Variant::ConnectionClose)
+        .with_defect(Defect::RotateOnLogin)
+        .with_defect(Defect::RefuseWith417)
+        .with_defect(Defect::RateHeadersInBody);
+    let server = serve(cfg, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.toml");
+    let out = provision(&server.url(), 12, &file).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = dir.path().join("run");
+    let out = run(
+        &load_args(&server.url(), &file, &report),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary(&report);
+    assert!(s.stopped_early.is_none(), "{:?}", s.stopped_early);
+    let d = &s.delivery.counts;
+    assert!(d.sent > 0 && d.delivered > 0, "{d:?}");
+    assert_eq!((d.lost, d.duplicated), (0, 0), "{d:?}");
+    assert_eq!(s.requests.refused_unexpected, 0);
     server.shutdown().await;
 }

@@ -158,6 +158,14 @@ async fn observe(d: Defect, on: bool) -> String {
         ContentTrimmed => message(&h.say(&a, &chat, "  x  ").await)["content"].to_string(),
         HtmlEscaped => message(&h.say(&a, &chat, "<b>x</b>").await)["content"].to_string(),
         EmptyContentAccepted => h.say(&a, &chat, "").await.status.to_string(),
+        NoDefaultLimit => {
+            for m in 0..55 {
+                h.say(&a, &chat, &m.to_string()).await;
+            }
+            contents(&h.messages(&a, &chat, &[]).await)
+                .len()
+                .to_string()
+        }
         NewestFirst | LimitIgnored | NewestWithoutAfter => {
             for m in ["1", "2", "3"] {
                 h.say(&a, &chat, m).await;
@@ -477,6 +485,7 @@ defect_tests!(
     EmptyContentAccepted,
     NewestFirst,
     LimitIgnored,
+    NoDefaultLimit,
     NewestWithoutAfter,
     AfterInclusive,
     AfterSecondsOnly,
