@@ -511,6 +511,12 @@ impl Ctx {
         }
     }
 
+    /// Sends paced even inside a rate-limit check: for a probe that needs a
+    /// counted answer, not a refusal the suite's own traffic caused.
+    pub async fn send_paced(&self, req: &Request) -> Result<Exchange, Verdict> {
+        self.send_retrying(req, true).await
+    }
+
     /// Sends without pacing (rate-limit checks drive buckets on purpose),
     /// charging the request to its bucket all the same.
     pub async fn send_unpaced(&self, req: &Request) -> Result<Exchange, ClientError> {
