@@ -191,6 +191,8 @@ struct Plan {
     /// Who looks for the effect of a refused request.
     observer: String,
     start_delay: Duration,
+    /// Say on stderr what the probe waits for.
+    progress: bool,
 }
 
 struct Setup {
@@ -305,6 +307,7 @@ fn plans(
                 forwarded_for: false,
                 observer: email(1),
                 start_delay: Duration::ZERO,
+                progress: config.progress,
             }
         } else {
             // Three loopback addresses per endpoint: probe, isolation, atomicity.
@@ -354,6 +357,7 @@ fn plans(
                 forwarded_for: true,
                 observer: email(1),
                 start_delay: delay,
+                progress: config.progress,
             }
         };
         out.push(plan);
@@ -441,9 +445,32 @@ async fn timeline(plan: &Plan, window: Duration) -> EndpointReport {
     tokio::time::sleep(plan.start_delay).await;
     let expected = plan.expected;
     let lane = &plan.main;
-    let t0 = Instant::now();
+    let mut t0 = Instant::now();
     let half = expected.div_ceil(2);
-    let p1 = burst(lane, half).await;
+    let mut p1 = burst(lane, half).await;
+    // Never blame the server for traffic that is not this run's: when the
+    // first answer shows requests counted before it in this window (an
+    // earlier run, a `call` a minute ago), wait until all of them, and this
+    // burst, have aged out, and start again from an idle bucket.
+    let first_remaining = p1
+        .samples
+        .first()
+        .filter(|s| !s.refused)
+        .and_then(|s| s.rate.with_body_values().remaining.value());
+    if let Some(r) = first_remaining.filter(|r| r + 1 < u64::from(expected)) {
+        if plan.progress {
+            eprintln!(
+                "limits: {} as {}: Remaining {r} after the first request, not {}: waiting {} s for requests counted before this run to age out",
+                plan.endpoint,
+                lane.who,
+                expected - 1,
+                window.as_secs() + 1
+            );
+        }
+        sleep_until(Instant::now() + window + Duration::from_secs(1)).await;
+        t0 = Instant::now();
+        p1 = burst(lane, half).await;
+    }
 
     sleep_until(t0 + window / 2).await;
     let p2 = burst(lane, 2 * expected + 5).await;

@@ -373,3 +373,59 @@ async fn more_accounts_run_atomicity_at_once() {
     assert!(r.holds, "{}", chat_harness::limits::report::console(&r));
     assert_eq!(r.accounts, 3);
 }
+
+/// Requests counted before the run (a `call` a moment ago, an earlier run
+/// in the same window) are no reason to fail: the probe sees Remaining
+/// lower than a fresh bucket's, waits for them to age out, and measures the
+/// limit from an idle bucket.
+#[tokio::test]
+async fn buckets_spent_before_the_run_are_waited_out_not_failed() {
+    use chat_harness::client::{Client, Request};
+    let mut cfg = ServerConfig::default()
+        .with_window(WINDOW)
+        .with_generated_users(3);
+    for e in Endpoint::LIMITED {
+        cfg = cfg.with_limit(e, 10);
+    }
+    let server = serve(cfg, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let accounts = server.core().accounts()[..2].to_vec();
+    // The first account spends a little of three buckets, as a user's
+    // `chat-harness call` would.
+    let client = Client::new(ClientConfig::new(server.url())).unwrap();
+    let creds = accounts[0].credentials().unwrap();
+    let other = accounts[1].email.clone();
+    let chat = client
+        .send(
+            &Request::to(Endpoint::CreateChat)
+                .token(&creds)
+                .param("chat_name", "before")
+                .param("participants", format!("[\"{other}\"]")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chat.status, 200);
+    for e in [Endpoint::GetChats, Endpoint::GetChats] {
+        assert_eq!(
+            client
+                .send(&Request::to(e).token(&creds))
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+    }
+    let mut config =
+        LimitsConfig::new(table(10), &[Endpoint::CreateChat, Endpoint::GetChats]).unwrap();
+    config.progress = false;
+    let mut base = ClientConfig::new(server.url());
+    base.timeout = Duration::from_secs(5);
+    let report = measure_all(&base, &server.url(), true, &accounts, &config)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let text = chat_harness::limits::report::console(&report);
+    assert!(report.holds, "{text}");
+    for e in &report.endpoints {
+        assert_eq!(e.observed, Some(10), "{}: {text}", e.endpoint);
+    }
+}
