@@ -127,7 +127,15 @@ same("errors", m["requests"]["errors"], sum(s["requests"]["errors"] for s in sha
 same("latency samples", m["requests"]["latency"]["count"], sum(s["requests"]["latency"]["count"] for s in shards))
 for k in ["sent", "expected", "delivered", "lost", "lost_client_model", "unconfirmed", "duplicated", "out_of_order"]:
     same(k, m["delivery"][k], sum(s["delivery"][k] for s in shards))
-same("delivery samples", m["delivery"]["latency"]["count"], m["delivery"]["delivered"])
+# Every delivered pair is timed once: as delivery (screen open when the send
+# was answered) or as catch-up (screen opened later).
+same("delivery + catch-up samples",
+     m["delivery"]["latency"]["count"] + m["delivery"]["catchup"]["count"],
+     m["delivery"]["delivered"])
+same("delivery samples", m["delivery"]["latency"]["count"],
+     sum(s["delivery"]["latency"]["count"] for s in shards))
+same("catch-up samples", m["delivery"]["catchup"]["count"],
+     sum(s["delivery"]["catchup"]["count"] for s in shards))
 same("timeline requests", sum(t["requests"] for t in m["timeline"]), m["requests"]["total"])
 for e, v in m["requests"]["per_endpoint"].items():
     same(e, v["requests"], sum(s["requests"]["per_endpoint"].get(e, {}).get("requests", 0) for s in shards))
