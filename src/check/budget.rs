@@ -234,17 +234,10 @@ mod tests {
     }
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Exchange {
-        let mut h = http::HeaderMap::new();
-        for (k, v) in headers {
-            h.append(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                http::HeaderValue::from_str(v).unwrap(),
-            );
-        }
         Exchange {
             request: RequestRecord::build("http://x", &Request::to(Endpoint::GetChats)),
             status,
-            headers: h,
+            headers: crate::contract::ratelimit::header_map(headers),
             body: bytes::Bytes::from(body.to_owned()),
             elapsed: Duration::ZERO,
         }

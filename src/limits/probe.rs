@@ -137,14 +137,7 @@ impl Pairs {
         self.login_started(user);
         self.spent(address, Endpoint::Login);
         let r = client.send(&Request::login(user, password)).await;
-        let new = match &r {
-            Ok(ex) if ex.is_success() => ex
-                .decode::<crate::contract::wire::LoginResult>()
-                .ok()
-                .map(|l| Credentials::from(&l)),
-            _ => None,
-        };
-        self.login_ended(user, new);
+        self.login_ended(user, issued_pair(&r));
         r
     }
 }
@@ -266,14 +259,7 @@ impl Lane {
             }
             let r = self.client.send(&req).await;
             if let Some(u) = &login_as {
-                let new = match &r {
-                    Ok(ex) if ex.is_success() => ex
-                        .decode::<crate::contract::wire::LoginResult>()
-                        .ok()
-                        .map(|l| Credentials::from(&l)),
-                    _ => None,
-                };
-                self.pairs.login_ended(u, new);
+                self.pairs.login_ended(u, issued_pair(&r));
             }
             let ex = match r {
                 Ok(ex) => ex,
@@ -311,6 +297,17 @@ impl Lane {
             )),
             String::new(),
         )
+    }
+}
+
+/// The pair a login's answer carries, if it succeeded.
+fn issued_pair(r: &Result<Exchange, ClientError>) -> Option<Credentials> {
+    match r {
+        Ok(ex) if ex.is_success() => ex
+            .decode::<crate::contract::wire::LoginResult>()
+            .ok()
+            .map(|l| Credentials::from(&l)),
+        _ => None,
     }
 }
 
