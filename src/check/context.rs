@@ -4,7 +4,7 @@
 //! reused; a check that logs in again takes a user of its own.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -55,10 +55,6 @@ pub struct Ctx {
     pub setup_logins: Vec<Exchange>,
     run_tag: String,
     seq: AtomicU64,
-    /// Per check: time spent deliberately waiting, in ms.
-    waited_ms: AtomicU64,
-    /// Per check: whether an unexpected refusal may be retried once.
-    retry_refusals: AtomicBool,
     /// Expensive fixtures built once and shared by the checks that need them.
     pub shared: Shared,
     /// The suite's own spending of the server's quotas.
@@ -71,6 +67,19 @@ pub struct Ctx {
     /// The server's round trip, smoothed (µs): time-sensitive checks plan
     /// their bursts with it.
     rtt_us: AtomicU64,
+}
+
+/// What belongs to the check being run (a task-local: checks may run side
+/// by side).
+struct CheckScope {
+    /// Time spent deliberately waiting, in ms.
+    waited_ms: AtomicU64,
+    /// Whether an unexpected refusal is waited out and the request resent.
+    retry_refusals: bool,
+}
+
+tokio::task_local! {
+    static SCOPE: CheckScope;
 }
 
 /// One answer per endpoint, and notes on endpoints not probed.
@@ -304,8 +313,6 @@ impl Ctx {
             setup_logins,
             run_tag,
             seq: AtomicU64::new(created),
-            waited_ms: AtomicU64::new(0),
-            retry_refusals: AtomicBool::new(true),
             shared: Shared::default(),
             ledger,
             announce_waits: s.announce_waits,
@@ -315,22 +322,41 @@ impl Ctx {
         })
     }
 
-    /// Called by the runner before each check.
-    pub(crate) fn begin_check(&self, retry_refusals: bool) {
-        self.waited_ms.store(0, Ordering::Relaxed);
-        self.retry_refusals.store(retry_refusals, Ordering::Relaxed);
+    /// Runs one check's future in a scope of its own: its waiting time and
+    /// whether its refusals are paced belong to it alone, so checks can run
+    /// side by side (the slow ones run while the others go on). Returns what
+    /// the check decided and the time it spent waiting on purpose.
+    pub(crate) async fn in_check<F: std::future::Future>(
+        &self,
+        retry_refusals: bool,
+        fut: F,
+    ) -> (F::Output, Duration) {
+        let scope = CheckScope {
+            waited_ms: AtomicU64::new(0),
+            retry_refusals,
+        };
+        SCOPE
+            .scope(scope, async {
+                let out = fut.await;
+                (out, Self::waited())
+            })
+            .await
     }
 
     /// Time the current check spent waiting on purpose.
-    pub fn waited(&self) -> Duration {
-        Duration::from_millis(self.waited_ms.load(Ordering::Relaxed))
+    pub fn waited() -> Duration {
+        SCOPE
+            .try_with(|s| Duration::from_millis(s.waited_ms.load(Ordering::Relaxed)))
+            .unwrap_or_default()
     }
 
     /// Sleeps, and counts it as the check's waiting time.
     pub async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
-        self.waited_ms
-            .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
+        let _ = SCOPE.try_with(|s| {
+            s.waited_ms
+                .fetch_add(d.as_millis() as u64, Ordering::Relaxed)
+        });
     }
 
     /// Sleeps until `deadline`, counted as waiting.
@@ -479,7 +505,7 @@ impl Ctx {
     /// request sent again (at most three times): the suite never blames the
     /// server for its own traffic. Rate-limit checks send unpaced.
     pub async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
-        self.send_retrying(req, self.retry_refusals.load(Ordering::Relaxed))
+        self.send_retrying(req, SCOPE.try_with(|s| s.retry_refusals).unwrap_or(true))
             .await
     }
 

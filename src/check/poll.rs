@@ -10,6 +10,7 @@ use crate::client::Request;
 use crate::contract::wire::{ChatSummary, Message, Participant};
 use crate::contract::Endpoint;
 
+use super::budget::BucketKey;
 use super::catalog::checks;
 use super::context::{messages_request, Ctx, User};
 use super::verdict::{describe, Step, Verdict};
@@ -313,7 +314,11 @@ async fn creation_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
     let first = msgs
         .iter()
         .find(|m| m.name == sent[0].name)
-        .ok_or_else(|| Verdict::error("the first message is missing from get_messages"))?;
+        .ok_or_else(|| {
+            Verdict::fail("a sent message is missing from get_messages")
+                .expected(format!("{} listed", sent[0].name))
+                .seen("absent")
+        })?;
     let raw = first.creation.as_str().to_owned();
     let ex = cx
         .send(&messages_request(&cx.b, &chat, Some(&raw), None))
@@ -405,8 +410,16 @@ async fn poll_until(
             .await
         {
             Ok(ex) if ex.is_success() => ex.decode::<Vec<Message>>().map_err(Verdict::from)?,
+            // The pollers stay within half the get_messages limit: a refusal
+            // is the suite's budget gone wrong, any other answer the server's.
+            Ok(ex) if ex.refusal().is_some() => {
+                return Err(Verdict::error(format!("a poll was refused: {}", describe(&ex))).with(&ex))
+            }
             Ok(ex) => {
-                return Err(Verdict::error(format!("a poll answered {}", describe(&ex))).with(&ex))
+                return Err(Verdict::fail(format!("a participant's poll answered {}", describe(&ex)))
+                    .expected("2xx with the messages")
+                    .seen(describe(&ex))
+                    .with(&ex))
             }
             Err(e) => {
                 return Err(Verdict::error(format!(
@@ -436,10 +449,9 @@ async fn poll_until(
 }
 
 async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let users = match cx.fresh_users(4).await {
-        Ok(u) => u,
-        Err(_) => vec![cx.a.clone(), cx.b.clone(), cx.c.clone()],
-    };
+    // The shared three in a chat of this check's own: their buckets are
+    // paced by the ledger, so no fresh users (and no signups) are needed.
+    let users = vec![cx.a.clone(), cx.b.clone(), cx.c.clone()];
     let others: Vec<&User> = users[1..].iter().collect();
     let chat = cx.group(&users[0], &others).await?;
     // A starting cursor the server gave: the creation of a first message.
@@ -453,6 +465,19 @@ async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
         .map(|l| (l as usize / 2).min(150))
         .unwrap_or(150)
         .max(20);
+    // Room for the whole run first: a sender paced in the middle of it
+    // (the shared users' quotas are spent by earlier checks) would outlast
+    // the pollers and look like lost messages.
+    for u in &users {
+        for (endpoint, n) in [
+            (Endpoint::SendMessage, per_sender as u32),
+            (Endpoint::GetMessages, budget as u32),
+        ] {
+            if let Some(k) = BucketKey::of(&Request::to(endpoint).token(&u.creds), &cx.limits) {
+                cx.wait_for_room(&k, n).await;
+            }
+        }
+    }
     let total = per_sender * users.len();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_at = Instant::now() + cx.client.config().timeout * 3;
@@ -484,9 +509,13 @@ async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
                             Err(e) => failed = Some(Verdict::from(e).context("a concurrent send")),
                         }
                     }
+                    // Refusals were waited out by the pacing: what is left
+                    // is an answer a participant's send must not get.
                     Ok(ex) => {
                         failed = Some(
-                            Verdict::error(format!("a concurrent send answered {}", describe(&ex)))
+                            Verdict::fail(format!("a concurrent send answered {}", describe(&ex)))
+                                .expected("2xx with the stored message")
+                                .seen(describe(&ex))
                                 .with(&ex),
                         )
                     }
@@ -637,16 +666,12 @@ async fn big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
 }
 
 async fn build_big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
-    let (p, q) = match cx.fresh_users(2).await {
-        Ok(mut u) => {
-            let q = u.pop().expect("two");
-            (u.pop().expect("two"), q)
-        }
-        Err(_) => (cx.a.clone(), cx.b.clone()),
-    };
-    let chat = cx.group(&p, &[&q]).await?;
+    // a, b and c, about 34 sends each: the ledger paces them against what
+    // the other checks spent of their send_message buckets.
+    let (p, q, r) = (cx.a.clone(), cx.b.clone(), cx.c.clone());
+    let chat = cx.group(&p, &[&q, &r]).await?;
     for i in 0..101 {
-        let who = if i % 2 == 0 { &p } else { &q };
+        let who = [&p, &q, &r][i % 3];
         cx.post(who, &chat, &format!("bulk {i}"))
             .await
             .step("filling a chat with 101 messages")?;
@@ -868,13 +893,9 @@ async fn last_read_at(cx: &Ctx) -> Result<Verdict, Verdict> {
 }
 
 async fn chats_order(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (u, v) = match cx.fresh_users(2).await {
-        Ok(mut users) => {
-            let v = users.pop().expect("two");
-            (users.pop().expect("two"), v)
-        }
-        Err(_) => (cx.a.clone(), cx.b.clone()),
-    };
+    // a and b: the order is judged among this check's three chats, and
+    // chats of earlier checks or runs only have to keep empty ones last.
+    let (u, v) = (cx.a.clone(), cx.b.clone());
     let first = cx.group(&u, &[&v]).await?;
     let empty = cx.group(&u, &[&v]).await?;
     let last = cx.group(&u, &[&v]).await?;
@@ -886,7 +907,10 @@ async fn chats_order(cx: &Ctx) -> Result<Verdict, Verdict> {
         .step("get_chats")?;
     let pos = |id: &str| chats.iter().position(|c| c.name == id);
     let (Some(pf), Some(pe), Some(pl)) = (pos(&first), pos(&empty), pos(&last)) else {
-        return Err(Verdict::error("get_chats misses a chat just created").with(&ex));
+        return Err(Verdict::fail("get_chats misses a chat just created")
+            .expected(format!("{first}, {last} and {empty} listed"))
+            .seen(format!("positions {:?}, {:?}, {:?}", pos(&first), pos(&last), pos(&empty)))
+            .with(&ex));
     };
     if !(pf < pl && pl < pe) {
         return Err(

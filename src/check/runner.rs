@@ -17,7 +17,7 @@ use crate::report::model::{
 };
 use crate::{SetupError, UsageError};
 
-use super::catalog::{self, CheckDef, Level};
+use super::catalog::{self, CheckDef, Level, Phase};
 use super::context::{Ctx, Setup, SetupFailure};
 use super::plan::Plan;
 use super::verdict::{Kind, Verdict};
@@ -193,55 +193,82 @@ pub async fn execute(
         );
     }
 
+    // The slow checks (whole windows of waiting on their own users' buckets)
+    // run in the background while the others go on: at a 60 s window that
+    // is minutes a user does not wait twice.
+    let (background, foreground): (Vec<CheckDef>, Vec<CheckDef>) =
+        selected.iter().partition(|c| c.phase == Phase::Slow);
+    let bg_remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
+    let background_run = futures::future::join_all(background.iter().map(|def| {
+        let cx = &cx;
+        async move {
+            let t0 = Instant::now();
+            let (verdict, waited) = tokio::select! {
+                r = run_one(cx, def, bg_remaining) => r,
+                _ = interrupted(config.handle_interrupt) => (
+                    Verdict::error("interrupted (Ctrl-C or SIGTERM) while running"),
+                    Duration::ZERO,
+                ),
+            };
+            (def, verdict, t0.elapsed(), waited)
+        }
+    }));
     let mut area = "";
     let mut stopped: Option<String> = None;
-    for def in &selected {
-        if let Some(reason) = &stopped {
-            report.checks.push(not_run(&config, def, reason));
-            continue;
+    let foreground_run = async {
+        for def in &foreground {
+            if let Some(reason) = &stopped {
+                report.checks.push(not_run(&config, def, reason));
+                continue;
+            }
+            if def.area() != area && !config.quiet {
+                area = def.area();
+                console::area_heading(out, style, area);
+            }
+            let remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
+            if remaining == Some(Duration::ZERO) {
+                stopped = Some("not run: the --deadline was reached".into());
+                report.checks.push(not_run(
+                    &config,
+                    def,
+                    stopped.as_deref().unwrap_or_default(),
+                ));
+                continue;
+            }
+            let t0 = Instant::now();
+            let (verdict, waited) = tokio::select! {
+                r = run_one(&cx, def, remaining) => r,
+                _ = interrupted(config.handle_interrupt) => {
+                    stopped = Some("not run: the run was interrupted".into());
+                    (Verdict::error("interrupted (Ctrl-C or SIGTERM) while running"), Duration::ZERO)
+                }
+            };
+            if remaining.is_some()
+                && verdict.kind == Kind::Error
+                && verdict.message.starts_with("the --deadline")
+            {
+                stopped = Some("not run: the --deadline was reached".into());
+            }
+            let result = to_result(&config, &cx, def, verdict, t0.elapsed(), waited);
+            emit(&config, style, out, &result);
+            report.checks.push(result);
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            report.summarize();
+            write_reports(&config, &report, out);
         }
+    };
+    let (background_done, ()) = tokio::join!(background_run, foreground_run);
+    for (def, verdict, took, waited) in background_done {
         if def.area() != area && !config.quiet {
             area = def.area();
             console::area_heading(out, style, area);
         }
-        let remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
-        if remaining == Some(Duration::ZERO) {
-            stopped = Some("not run: the --deadline was reached".into());
-            report.checks.push(not_run(
-                &config,
-                def,
-                stopped.as_deref().unwrap_or_default(),
-            ));
-            continue;
+        if verdict.kind == Kind::Error && verdict.message.starts_with("interrupted") {
+            stopped.get_or_insert_with(|| "not run: the run was interrupted".into());
         }
-        cx.begin_check(!def.has_tag("rl"));
-        let t0 = Instant::now();
-        let verdict = tokio::select! {
-            v = run_one(&cx, def, remaining) => v,
-            _ = interrupted(config.handle_interrupt) => {
-                stopped = Some("not run: the run was interrupted".into());
-                Verdict::error("interrupted (Ctrl-C or SIGTERM) while running")
-            }
-        };
-        if remaining.is_some()
-            && verdict.kind == Kind::Error
-            && verdict.message.starts_with("the --deadline")
-        {
-            stopped = Some("not run: the --deadline was reached".into());
-        }
-        let result = to_result(&config, &cx, def, verdict, t0.elapsed());
-        if !config.quiet
-            || matches!(
-                result.outcome,
-                Outcome::Fail | Outcome::NonStrict | Outcome::Error
-            )
-        {
-            console::check_line(out, style, &result);
-        }
+        let result = to_result(&config, &cx, def, verdict, took, waited);
+        emit(&config, style, out, &result);
         report.checks.push(result);
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        report.summarize();
-        write_reports(&config, &report, out);
     }
     report.status = if stopped.is_some() {
         RunStatus::Interrupted
@@ -317,13 +344,30 @@ async fn interrupted(enabled: bool) {
     std::future::pending::<()>().await
 }
 
-async fn run_one(cx: &Ctx, def: &CheckDef, remaining: Option<Duration>) -> Verdict {
-    let fut = (def.run)(cx);
-    match remaining {
-        None => fut.await,
-        Some(r) => tokio::time::timeout(r, fut)
-            .await
-            .unwrap_or_else(|_| Verdict::error("the --deadline was reached while this check ran")),
+/// Runs one check in its own scope (rate-limit checks send unpaced): its
+/// verdict and the time it spent waiting on purpose.
+async fn run_one(cx: &Ctx, def: &CheckDef, remaining: Option<Duration>) -> (Verdict, Duration) {
+    let fut = async {
+        let fut = (def.run)(cx);
+        match remaining {
+            None => fut.await,
+            Some(r) => tokio::time::timeout(r, fut).await.unwrap_or_else(|_| {
+                Verdict::error("the --deadline was reached while this check ran")
+            }),
+        }
+    };
+    cx.in_check(!def.has_tag("rl"), fut).await
+}
+
+/// Prints a finished check's line (with -q only what needs attention).
+fn emit(config: &CheckConfig, style: Style, out: &mut (dyn Write + Send), result: &CheckResult) {
+    if !config.quiet
+        || matches!(
+            result.outcome,
+            Outcome::Fail | Outcome::NonStrict | Outcome::Error
+        )
+    {
+        console::check_line(out, style, result);
     }
 }
 
@@ -423,6 +467,7 @@ fn to_result(
     def: &CheckDef,
     v: Verdict,
     took: Duration,
+    waited: Duration,
 ) -> CheckResult {
     let secrets: Vec<String> = if config.show_secrets {
         Vec::new()
@@ -433,7 +478,7 @@ fn to_result(
             .filter(|s| s.len() >= 4)
             .collect()
     };
-    verdict_result(config, &secrets, def, v, took, cx.waited())
+    verdict_result(config, &secrets, def, v, took, waited)
 }
 
 /// A verdict as a report entry, every secret in `secrets` masked.
