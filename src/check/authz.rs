@@ -315,7 +315,7 @@ async fn creator_added(cx: &Ctx) -> Result<Verdict, Verdict> {
 async fn direct_unique(cx: &Ctx) -> Result<Verdict, Verdict> {
     // a and b: a Direct chat between them left by an earlier run is the
     // one every create must answer.
-    let (p, q) = (&cx.a, &cx.b);
+    let (p, q) = (cx.a.clone(), cx.b.clone());
     let (first, ex1) = cx
         .create_chat(&p, &[&q.email], "Direct")
         .await

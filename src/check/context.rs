@@ -67,6 +67,9 @@ pub struct Ctx {
     /// The server's round trip, smoothed (µs): time-sensitive checks plan
     /// their bursts with it.
     rtt_us: AtomicU64,
+    /// Shared users lent so far to checks that wanted users of their own
+    /// (`--no-signup` with no spare accounts): whose turn is next.
+    lent: AtomicU64,
 }
 
 /// What belongs to the check being run (a task-local: checks may run side
@@ -319,6 +322,7 @@ impl Ctx {
             fresh_taken: AtomicU64::new(0),
             accounts_are_new: s.accounts_are_new,
             rtt_us: AtomicU64::new(0),
+            lent: AtomicU64::new(0),
         })
     }
 
@@ -470,11 +474,58 @@ impl Ctx {
             self.fresh_taken.fetch_add(1, Ordering::Relaxed);
             return Ok(user);
         }
-        Err(Verdict::skip(if needs_password {
-            "not evaluated: needs a fresh user with a password (one the suite may log in again) and --no-signup forbids creating one: give more accounts"
-        } else {
-            "not evaluated: needs fresh users of its own and --no-signup forbids creating them: give more accounts (or an --accounts file)"
-        }))
+        self.lend_shared(needs_password).await
+    }
+
+    /// With no spare account and signup forbidden, a check that wants a user
+    /// of its own borrows one of the shared three in turn (c, b, a): once
+    /// its buckets of the table endpoints are idle, so the check starts from
+    /// a full allowance and what earlier checks spent is not blamed on the
+    /// server. A check that logs its user in again gets a new pair from a
+    /// login of its own; the runner runs such checks after every other
+    /// check that uses the shared pairs (a server may rotate the secret).
+    async fn lend_shared(&self, needs_password: bool) -> Result<User, Verdict> {
+        let turns = [&self.c, &self.b, &self.a];
+        let start = self.lent.fetch_add(1, Ordering::Relaxed) as usize;
+        let Some(user) = (0..turns.len())
+            .map(|i| turns[(start + i) % turns.len()])
+            .find(|u| !needs_password || u.password.is_some())
+        else {
+            return Err(Verdict::skip(
+                "not evaluated: needs a user with a password (one the suite may log in again); the accounts were given by token and --no-signup forbids creating one",
+            ));
+        };
+        for endpoint in [
+            Endpoint::GetChats,
+            Endpoint::CreateChat,
+            Endpoint::GetMessages,
+            Endpoint::SendMessage,
+        ] {
+            self.wait_idle(user, endpoint).await;
+        }
+        if !needs_password {
+            return Ok(user.clone());
+        }
+        let pwd = user.password.clone().unwrap_or_default();
+        let what = format!("logging in the shared user {} again", user.email);
+        let ex = self
+            .send_retrying(&Request::login(&user.email, &pwd), true)
+            .await
+            .step(&what)?;
+        let r: LoginResult = ex.decode().map_err(Verdict::from).step(&what)?;
+        let lent = User {
+            email: user.email.clone(),
+            password: Some(pwd),
+            creds: Credentials::from(&r),
+        };
+        self.remember(&lent);
+        Ok(lent)
+    }
+
+    /// Whether checks that want users of their own borrow the shared three
+    /// (no spare account left to hand out, and signup forbidden).
+    pub fn lends_shared(&self) -> bool {
+        !self.signup_allowed && self.pool_len() == 0
     }
 
     /// Whether `user` was signed up by this run: its buckets and chats

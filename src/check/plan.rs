@@ -40,6 +40,12 @@ const OWN_SIGNUPS: &[(&[&str], u32)] = &[
 /// They run side by side, in the background of the other checks.
 const SLOW_WINDOWS: &[(&str, f64)] = &[("RL-6.1", 2.0), ("RL-6.2", 1.5)];
 
+/// Checks that log their user in again: when they borrow one of the shared
+/// three (`--no-signup`, no spare account), the runner runs them after every
+/// other check that uses the shared pairs, since a server may rotate the
+/// secret at each login.
+pub const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
+
 /// What the run is expected to take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -52,6 +58,12 @@ pub struct Plan {
     /// Waiting out windows in the slow checks.
     pub slow_wait: Duration,
     pub slow_checks: Vec<&'static str>,
+    /// Checks that borrow one of the three shared accounts in turn (no
+    /// spare account, signup forbidden): each may wait for its buckets to
+    /// go idle, and the slow checks then run one after the other.
+    pub lent: u32,
+    /// The most the borrowing may wait (a window each).
+    pub lend_wait: Duration,
 }
 
 impl Plan {
@@ -86,6 +98,12 @@ impl Plan {
             0
         };
         let signups = from_signup + own;
+        let lent = if signup {
+            0
+        } else {
+            fresh_users.saturating_sub(pool as u32)
+        };
+        let lend_wait = window * lent;
         // The first `limit` signups fit in the current window; each further
         // batch waits one.
         let per_window = limits.limit(Endpoint::Signup).unwrap_or(u32::MAX).max(1);
@@ -96,20 +114,32 @@ impl Plan {
             .filter(|(id, _)| selected.iter().any(|c| c.id == *id))
             .copied()
             .collect();
-        let slow_wait = window.mul_f64(slow.iter().map(|(_, w)| *w).fold(0.0, f64::max));
+        // Side by side in the background; one after the other when they
+        // borrow the shared users.
+        let slow_wait = if lent > 0 {
+            window.mul_f64(slow.iter().map(|(_, w)| *w).sum())
+        } else {
+            window.mul_f64(slow.iter().map(|(_, w)| *w).fold(0.0, f64::max))
+        };
         Plan {
             fresh_users,
             signups,
             signup_wait,
             slow_wait,
             slow_checks: slow.iter().map(|(id, _)| *id).collect(),
+            lent,
+            lend_wait,
         }
     }
 
     /// The total wait planned: the slow checks wait in the background while
     /// the others (and their signups) go on.
     pub fn total(&self) -> Duration {
-        self.signup_wait.max(self.slow_wait)
+        if self.lent > 0 {
+            self.slow_wait + self.lend_wait
+        } else {
+            self.signup_wait.max(self.slow_wait)
+        }
     }
 
     /// One line for the console.
@@ -117,9 +147,14 @@ impl Plan {
         let mut parts = Vec::new();
         if !self.slow_checks.is_empty() {
             parts.push(format!(
-                "{} waiting out windows in {} in the background",
+                "{} waiting out windows in {}{}",
                 human(self.slow_wait),
-                self.slow_checks.join(" and ")
+                self.slow_checks.join(" and "),
+                if self.lent > 0 {
+                    ""
+                } else {
+                    " in the background"
+                }
             ));
         }
         if self.signups > 0 {
@@ -130,13 +165,21 @@ impl Plan {
                 signup_limit.map_or("no limit".to_owned(), |l| l.to_string())
             ));
         }
+        if self.lent > 0 {
+            parts.push(format!(
+                "up to {} while checks borrow the three shared accounts {} times in turn, each time once their buckets are idle",
+                human(self.lend_wait),
+                self.lent
+            ));
+        }
         let detail = if parts.is_empty() {
             "no window to wait out".to_owned()
         } else {
             parts.join("; ")
         };
         format!(
-            "planned: about {} of waiting ({detail}), plus the requests themselves",
+            "planned: {} {} of waiting ({detail}), plus the requests themselves",
+            if self.lent > 0 { "at most" } else { "about" },
             human(self.total())
         )
     }
@@ -158,6 +201,7 @@ pub fn named_ids() -> impl Iterator<Item = &'static str> {
         .chain(OWN_SIGNUPS)
         .flat_map(|(ids, _)| ids.iter().copied())
         .chain(SLOW_WINDOWS.iter().map(|(id, _)| *id))
+        .chain(RELOGIN.iter().copied())
 }
 
 #[cfg(test)]
@@ -199,8 +243,17 @@ mod tests {
         );
         // A pool of spare accounts removes the signup waits but AUTH-7's.
         let p = Plan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
-        assert_eq!(p.fresh_users, 17, "RL-1's login probe and AUTH-1 take one more each");
+        assert_eq!(
+            p.fresh_users, 17,
+            "RL-1's login probe and AUTH-1 take one more each"
+        );
         assert_eq!((p.signups, p.signup_wait), (4, Duration::ZERO));
+        // --no-signup with the three: the checks borrow them in turn.
+        let p = Plan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
+        assert_eq!((p.signups, p.lent), (0, 15));
+        assert_eq!(p.slow_wait, Duration::from_secs(210), "one after the other");
+        assert_eq!(p.total(), Duration::from_secs(210 + 15 * 60));
+        assert!(p.describe(Some(5)).starts_with("planned: at most 18 min 30 s of waiting (3 min 30 s waiting out windows in RL-6.1 and RL-6.2; up to 15 min 0 s while checks borrow the three shared accounts 15 times"), "{}", p.describe(Some(5)));
         let none: Vec<_> = all.iter().filter(|c| c.id == "ENV-1.1").copied().collect();
         let p = Plan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.total(), Duration::ZERO);

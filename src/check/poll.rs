@@ -413,13 +413,18 @@ async fn poll_until(
             // The pollers stay within half the get_messages limit: a refusal
             // is the suite's budget gone wrong, any other answer the server's.
             Ok(ex) if ex.refusal().is_some() => {
-                return Err(Verdict::error(format!("a poll was refused: {}", describe(&ex))).with(&ex))
+                return Err(
+                    Verdict::error(format!("a poll was refused: {}", describe(&ex))).with(&ex),
+                )
             }
             Ok(ex) => {
-                return Err(Verdict::fail(format!("a participant's poll answered {}", describe(&ex)))
-                    .expected("2xx with the messages")
-                    .seen(describe(&ex))
-                    .with(&ex))
+                return Err(Verdict::fail(format!(
+                    "a participant's poll answered {}",
+                    describe(&ex)
+                ))
+                .expected("2xx with the messages")
+                .seen(describe(&ex))
+                .with(&ex))
             }
             Err(e) => {
                 return Err(Verdict::error(format!(
@@ -909,7 +914,12 @@ async fn chats_order(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (Some(pf), Some(pe), Some(pl)) = (pos(&first), pos(&empty), pos(&last)) else {
         return Err(Verdict::fail("get_chats misses a chat just created")
             .expected(format!("{first}, {last} and {empty} listed"))
-            .seen(format!("positions {:?}, {:?}, {:?}", pos(&first), pos(&last), pos(&empty)))
+            .seen(format!(
+                "positions {:?}, {:?}, {:?}",
+                pos(&first),
+                pos(&last),
+                pos(&empty)
+            ))
             .with(&ex));
     };
     if !(pf < pl && pl < pe) {

@@ -196,8 +196,23 @@ pub async fn execute(
     // The slow checks (whole windows of waiting on their own users' buckets)
     // run in the background while the others go on: at a 60 s window that
     // is minutes a user does not wait twice.
-    let (background, foreground): (Vec<CheckDef>, Vec<CheckDef>) =
-        selected.iter().partition(|c| c.phase == Phase::Slow);
+    // Unless the checks that want users of their own borrow the shared
+    // three (no spare account, no signup): then everything runs in turn,
+    // and the checks that log their user in again run after every other
+    // one that uses the shared pairs (a login may rotate the secret).
+    let lending = plan.lent > 0;
+    if lending {
+        selected.sort_by_key(|c| {
+            (
+                c.phase == Phase::ExhaustsAddress,
+                super::plan::RELOGIN.contains(&c.id),
+                c.phase,
+            )
+        });
+    }
+    let (background, foreground): (Vec<CheckDef>, Vec<CheckDef>) = selected
+        .iter()
+        .partition(|c| !lending && c.phase == Phase::Slow);
     let bg_remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
     let background_run = futures::future::join_all(background.iter().map(|def| {
         let cx = &cx;

@@ -60,8 +60,12 @@ fn user_config(url: &str) -> CheckConfig {
 }
 
 async fn run_suite(url: &str) -> RunOutput {
+    run_config(user_config(url)).await
+}
+
+async fn run_config(config: CheckConfig) -> RunOutput {
     let mut sink = Vec::new();
-    let out = execute(user_config(url), &mut sink)
+    let out = execute(config, &mut sink)
         .await
         .expect("the run starts")
         .expect("not a listing");
@@ -181,6 +185,28 @@ mod suite {
         server.shutdown().await;
         assert_conformant("refuse-417", &out);
         assert_non_strict(&out, "RL-4b.1");
+    }
+
+    /// `--no-signup` with the three accounts: the checks that want users of
+    /// their own borrow the three in turn (once their buckets are idle), so
+    /// only the signup checks themselves are not evaluated.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_signup_borrows_the_three_accounts() {
+        let server = start(&[]).await;
+        let mut config = user_config(&server.url());
+        config.signup = false;
+        let out = run_config(config).await;
+        server.shutdown().await;
+        assert_conformant("no-signup", &out);
+        let skipped = ids(&out, Outcome::Skip);
+        assert_eq!(
+            skipped,
+            ["AUTH-7.1", "AUTH-7.2"],
+            "only signup is not evaluated"
+        );
+        let plan = out.plan.expect("a plan");
+        assert_eq!(plan.signups, 0);
+        assert!(plan.lent > 0, "the checks borrowed the shared accounts");
     }
 
     /// With the three accounts a user gives, every check runs.
