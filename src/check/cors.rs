@@ -18,7 +18,7 @@ checks! {
     "CORS-2b.1" "CORS-2b" Should Normal ["cors"] errors_vary_expose
         "4xx answers (401, 403, 404, 417) of GET and POST endpoints carry it too, with Vary: Origin, and Expose-Headers names the X-RateLimit headers";
     "CORS-2b.2" "CORS-2b" Should Exhausting ["cors"] refusal_echo
-        "A rate-limit refusal to an allowed origin carries it too, with Vary: Origin and the X-RateLimit headers exposed";
+        "Rate-limit refusals (GET and POST) to an allowed origin carry it too, with Vary: Origin and the X-RateLimit headers exposed";
     "CORS-3.1" "CORS-3" Must Normal ["cors"] unrelated_origin
         "Origins that only resemble an allowed one get no Access-Control-Allow-Origin (preflights, GET and POST), and no answer ever carries `*`";
 }
@@ -411,11 +411,17 @@ async fn drive_to_refusal(cx: &Ctx, req: &Request, limit: u32) -> Result<Exchang
 }
 
 async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let limit = cx
-        .limit(Endpoint::GetChats)
-        .ok_or_else(|| Verdict::skip("the limits file sets no limit for get_chats"))?;
+    let (Some(get_limit), Some(post_limit)) = (
+        cx.limit(Endpoint::GetChats),
+        cx.limit(Endpoint::SendMessage),
+    ) else {
+        return Err(Verdict::skip(
+            "the limits file sets no limit for get_chats or send_message",
+        ));
+    };
     // The rate-limit checks' spent user, when they ran: no fresh user, and
-    // its bucket may still be spent.
+    // its get_chats bucket may still be spent. Its send_message bucket is
+    // its own: nothing else sends as that user.
     let (user, whose) = match cx.shared.exhausted.get() {
         Some(Ok(x)) => (x.user.clone(), "the rate-limit checks' spent user"),
         _ => (
@@ -425,17 +431,34 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
             "a fresh user",
         ),
     };
-    let req = Request::to(Endpoint::GetChats)
-        .token(&user.creds)
-        .header("Origin", DEV_ORIGIN);
-    let refusal = drive_to_refusal(cx, &req, limit).await?;
-    let what = "a refusal of get_chats";
-    if let Some(v) = cors_2b_problem(&refusal, DEV_ORIGIN, what) {
-        return Err(v.note(format!("refused: {whose}")));
+    // A chat of that user's own to send to (with the outsider: some servers
+    // want a Group to have someone besides its creator).
+    let chat = cx.group(&user, &[&cx.c]).await?;
+    let probes = [
+        (
+            "a refusal of get_chats (GET)",
+            Request::to(Endpoint::GetChats).token(&user.creds),
+            get_limit,
+        ),
+        (
+            "a refusal of send_message (POST)",
+            send_message(&user.creds, &chat, "spending a bucket"),
+            post_limit,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (what, req, limit) in probes {
+        let refusal = drive_to_refusal(cx, &req.header("Origin", DEV_ORIGIN), limit)
+            .await
+            .step(what)?;
+        if let Some(v) = cors_2b_problem(&refusal, DEV_ORIGIN, what) {
+            return Err(v.note(format!("refused: {whose}")));
+        }
+        seen.push(format!("{what}: HTTP {}", refusal.status));
     }
     Ok(Verdict::pass(format!(
-        "{what} (HTTP {}) echoes the origin, Vary: Origin, rate headers exposed ({whose})",
-        refusal.status
+        "refusals echo the origin, Vary: Origin, rate headers exposed ({}; {whose})",
+        seen.join(", ")
     )))
 }
 

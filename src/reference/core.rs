@@ -283,7 +283,8 @@ impl Core {
         let dropped = d.has(Defect::NoCorsOnOrdinary)
             || (d.has(Defect::NoCorsOnPost) && *req.method == Method::POST)
             || (d.has(Defect::NoCorsOnAuthError) && reply.status == 401)
-            || (d.has(Defect::NoCorsOnRefusal) && reply.refused);
+            || (d.has(Defect::NoCorsOnRefusal) && reply.refused)
+            || (d.has(Defect::NoCorsOnPostRefusal) && reply.refused && *req.method == Method::POST);
         let cors = if dropped { None } else { cors };
         self.finish(reply, cors)
     }

@@ -107,6 +107,7 @@ defects! {
     NoExposeOnErrors = "no-expose-on-errors", "CORS-2b", "Access-Control-Expose-Headers only on successful answers";
     NoCorsOnAuthError = "no-cors-on-auth-error", "CORS-2b", "401 answers carry no CORS headers (authentication answers before the CORS layer)";
     NoCorsOnRefusal = "no-cors-on-refusal", "CORS-2b", "rate-limit refusals carry no CORS headers (the limiter answers before the CORS layer)";
+    NoCorsOnPostRefusal = "no-cors-on-post-refusal", "CORS-2b", "rate-limit refusals of POST endpoints carry no CORS headers (a write limiter in front of the CORS layer)";
     CorsWildcard = "cors-wildcard", "CORS-3", "Access-Control-Allow-Origin is * on every response";
     ReflectAnyOrigin = "reflect-any-origin", "CORS-3", "any Origin is echoed back as allowed";
     CorsPrefixMatch = "cors-prefix-match", "CORS-3", "an Origin is allowed when it starts with an allowed one (http://localhost.evil.example passes)";

@@ -25,6 +25,7 @@ fn config_for(d: Defect) -> ServerConfig {
         RacyCounter | DeadlockUnderConcurrency => c.with_limit(Endpoint::GetChats, 5),
         FixedWindow => c.with_window(86_400),
         NoCorsOnRefusal => c.with_limit(Endpoint::GetChats, 1),
+        NoCorsOnPostRefusal => c.with_limit(Endpoint::SendMessage, 1),
         CorsAnyScheme => c.with_production_origin("https://chat.example.com"),
         LostUnderConcurrency => c
             .with_limit(Endpoint::SendMessage, 100_000)
@@ -477,6 +478,24 @@ async fn observe(d: Defect, on: bool) -> String {
                 ex.header("access-control-allow-origin")
             )
         }
+        NoCorsOnPostRefusal => {
+            let req = || {
+                origin(
+                    Request::to(Endpoint::SendMessage)
+                        .token(&a)
+                        .param("chat", &chat)
+                        .param("content", "x"),
+                    "http://localhost:3000",
+                )
+            };
+            h.send(req()).await;
+            let ex = h.send(req()).await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-allow-origin")
+            )
+        }
         CorsPrefixMatch | CorsNullOrigin | CorsAnyScheme => {
             let mut seen = Vec::new();
             for o in [
@@ -647,6 +666,7 @@ defect_tests!(
     NoExposeOnErrors,
     NoCorsOnAuthError,
     NoCorsOnRefusal,
+    NoCorsOnPostRefusal,
     CorsWildcard,
     ReflectAnyOrigin,
     CorsPrefixMatch,
