@@ -14,7 +14,6 @@ use crate::contract::{Endpoint, LimitsTable};
 /// cannot drift from the checks.
 const FRESH_USERS: &[(&[&str], u32)] = &[
     (&["AUTH-6.1"], 1),
-    (&["READ-1.1"], 2),
     (&["RL-1.1", "RL-2.1"], 1),
     (&["RL-1.2", "RL-4b.1", "RL-5.1"], 1),
     (&["RL-3.1"], 1),
@@ -231,29 +230,29 @@ mod tests {
     fn three_accounts_at_a_60s_window() {
         let all = catalog::all();
         let p = Plan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
-        assert_eq!(p.fresh_users, 15);
-        assert_eq!(p.signups, 19);
-        // 19 signups at 5 a window: the first 5 now, 3 more windows.
+        assert_eq!(p.fresh_users, 13);
+        assert_eq!(p.signups, 17);
+        // 17 signups at 5 a window: the first 5 now, 3 more windows.
         assert_eq!(p.signup_wait, Duration::from_secs(3 * 60));
         // RL-6.1 and RL-6.2 side by side: the longer, two windows.
         assert_eq!(p.slow_wait, Duration::from_secs(120));
         assert_eq!(
             p.describe(Some(5)),
-            "planned: about 3 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 3 min 0 s for 19 signups at 5 per window), plus the requests themselves"
+            "planned: about 3 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 3 min 0 s for 17 signups at 5 per window), plus the requests themselves"
         );
         // A pool of spare accounts removes the signup waits but AUTH-7's.
         let p = Plan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
         assert_eq!(
-            p.fresh_users, 17,
+            p.fresh_users, 15,
             "RL-1's login probe and AUTH-1 take one more each"
         );
         assert_eq!((p.signups, p.signup_wait), (4, Duration::ZERO));
         // --no-signup with the three: the checks borrow them in turn.
         let p = Plan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
-        assert_eq!((p.signups, p.lent), (0, 15));
+        assert_eq!((p.signups, p.lent), (0, 13));
         assert_eq!(p.slow_wait, Duration::from_secs(210), "one after the other");
-        assert_eq!(p.total(), Duration::from_secs(210 + 15 * 60));
-        assert!(p.describe(Some(5)).starts_with("planned: at most 18 min 30 s of waiting (3 min 30 s waiting out windows in RL-6.1 and RL-6.2; up to 15 min 0 s while checks borrow the three shared accounts 15 times"), "{}", p.describe(Some(5)));
+        assert_eq!(p.total(), Duration::from_secs(210 + 13 * 60));
+        assert!(p.describe(Some(5)).starts_with("planned: at most 16 min 30 s of waiting (3 min 30 s waiting out windows in RL-6.1 and RL-6.2; up to 13 min 0 s while checks borrow the three shared accounts 13 times"), "{}", p.describe(Some(5)));
         let none: Vec<_> = all.iter().filter(|c| c.id == "ENV-1.1").copied().collect();
         let p = Plan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.total(), Duration::ZERO);

@@ -280,11 +280,12 @@ impl Core {
             reply.body =
                 variant::with_extra_keys(&reply.body, Endpoint::from_path(req.path), reply.ok);
         }
-        let cors = if d.has(Defect::NoCorsOnOrdinary) {
-            None
-        } else {
-            cors
-        };
+        let dropped = d.has(Defect::NoCorsOnOrdinary)
+            || (d.has(Defect::NoCorsOnPost) && *req.method == Method::POST)
+            || (d.has(Defect::NoCorsOnAuthError) && reply.status == 401)
+            || (d.has(Defect::NoCorsOnRefusal) && reply.refused)
+            || (d.has(Defect::NoCorsOnPostRefusal) && reply.refused && *req.method == Method::POST);
+        let cors = if dropped { None } else { cors };
         self.finish(reply, cors)
     }
 
@@ -543,6 +544,27 @@ impl Core {
     /// `http://localhost[:port]`, `http://127.0.0.1[:port]` and the
     /// configured production origin (compared without a trailing slash).
     pub fn origin_allowed(&self, origin: &str) -> bool {
+        let d = self.inner.defects;
+        let production = self.inner.cfg.production_origin.as_deref();
+        if d.has(Defect::CorsNullOrigin) && origin == "null" {
+            return true;
+        }
+        if d.has(Defect::CorsPrefixMatch) {
+            let mut prefixes = vec!["http://localhost", "http://127.0.0.1"];
+            prefixes.extend(production.map(|p| p.trim_end_matches('/')));
+            if prefixes.iter().any(|p| origin.starts_with(p)) {
+                return true;
+            }
+        }
+        if d.has(Defect::CorsAnyScheme) {
+            let bare = |o: &str| {
+                let o = o.trim_end_matches('/');
+                o.split_once("://").map_or(o, |(_, rest)| rest).to_owned()
+            };
+            if production.is_some_and(|p| bare(p) == bare(origin)) {
+                return true;
+            }
+        }
         let dev = ["http://localhost", "http://127.0.0.1"].iter().any(|host| {
             origin.strip_prefix(host).is_some_and(|rest| {
                 rest.is_empty()
@@ -551,12 +573,7 @@ impl Core {
                     })
             })
         });
-        dev || self
-            .inner
-            .cfg
-            .production_origin
-            .as_deref()
-            .is_some_and(|p| p.trim_end_matches('/') == origin.trim_end_matches('/'))
+        dev || production.is_some_and(|p| p.trim_end_matches('/') == origin.trim_end_matches('/'))
     }
 
     fn preflight(&self, cors: Option<HeaderValue>) -> Response<Bytes> {
@@ -576,7 +593,12 @@ impl Core {
         self.list_header(h, header::ALLOW, ALLOW_METHODS);
         if let Some(origin) = cors {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            self.list_header(h, header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+            let methods = if self.inner.defects.has(Defect::NoPostPreflight) {
+                HeaderValue::from_static("GET, OPTIONS")
+            } else {
+                ALLOW_METHODS
+            };
+            self.list_header(h, header::ACCESS_CONTROL_ALLOW_METHODS, methods);
             self.list_header(h, header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -648,7 +670,7 @@ impl Core {
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
-            if !d.has(Defect::NoExposeHeaders) {
+            if !d.has(Defect::NoExposeHeaders) && (reply.ok || !d.has(Defect::NoExposeOnErrors)) {
                 self.list_header(h, header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
             }
         }

@@ -79,7 +79,10 @@ defects! {
     LimitCapped50 = "limit-capped-50", "POLL-8", "limit is silently capped at 50";
     SecondResolution = "second-resolution", "POLL-9", "creation is truncated to whole seconds, so messages of one second share it";
     ReadMarksOwn = "read-marks-own", "READ-1", "mark_as_read also marks the caller's own messages read";
+    ReadStateOtherSide = "read-state-other-side", "READ-1", "a message shows read to the other participant once its own sender marks the chat read";
     NoLastReadAt = "no-last-read-at", "READ-2", "mark_as_read does not set last_read_at";
+    LastReadAtEveryone = "last-read-at-everyone", "READ-2", "mark_as_read sets every participant's last_read_at, not only the caller's";
+    LastReadAtCallerOnly = "last-read-at-caller-only", "READ-2", "get_chat_participants shows last_read_at on the caller's own row only (null for the others)";
     ChatsUnordered = "chats-unordered", "CHATS-1", "get_chats answers in creation order, not by last message";
     NoRateHeaders = "no-rate-headers", "RL-1", "no X-RateLimit headers at all";
     RateHeadersInBody = "rate-headers-in-body", "RL-1", "the rate-limit values are JSON keys of the body instead of headers";
@@ -97,10 +100,19 @@ defects! {
     DeadlockUnderConcurrency = "deadlock-under-concurrency", "RL-8", "a counted request arriving while another of the same bucket is in progress answers 500 (a lock-wait deadlock, as a database under concurrent writes; hyper front only)";
     RacyCounter = "racy-counter", "RL-8", "the limiter reads the count, pauses, then writes it (not atomic; hyper front only)";
     NoPreflight = "no-preflight", "CORS-1", "OPTIONS is not answered as a preflight (404, no CORS headers)";
+    NoPostPreflight = "no-post-preflight", "CORS-1", "preflights list only GET and OPTIONS in Access-Control-Allow-Methods";
     NoCorsOnOrdinary = "no-cors-on-ordinary", "CORS-2", "only preflights carry Access-Control-Allow-Origin";
+    NoCorsOnPost = "no-cors-on-post", "CORS-2", "only answers to GET carry Access-Control-Allow-Origin, POST answers never";
     NoExposeHeaders = "no-expose-headers", "CORS-2b", "no Access-Control-Expose-Headers, so browsers hide the rate-limit headers";
+    NoExposeOnErrors = "no-expose-on-errors", "CORS-2b", "Access-Control-Expose-Headers only on successful answers";
+    NoCorsOnAuthError = "no-cors-on-auth-error", "CORS-2b", "401 answers carry no CORS headers (authentication answers before the CORS layer)";
+    NoCorsOnRefusal = "no-cors-on-refusal", "CORS-2b", "rate-limit refusals carry no CORS headers (the limiter answers before the CORS layer)";
+    NoCorsOnPostRefusal = "no-cors-on-post-refusal", "CORS-2b", "rate-limit refusals of POST endpoints carry no CORS headers (a write limiter in front of the CORS layer)";
     CorsWildcard = "cors-wildcard", "CORS-3", "Access-Control-Allow-Origin is * on every response";
     ReflectAnyOrigin = "reflect-any-origin", "CORS-3", "any Origin is echoed back as allowed";
+    CorsPrefixMatch = "cors-prefix-match", "CORS-3", "an Origin is allowed when it starts with an allowed one (http://localhost.evil.example passes)";
+    CorsNullOrigin = "cors-null-origin", "CORS-3", "the Origin `null` (sandboxed frames, file: pages) is echoed as allowed";
+    CorsAnyScheme = "cors-any-scheme", "CORS-3", "origins are compared without their scheme (http:// passes for an https:// production origin)";
 }
 
 impl fmt::Display for Defect {

@@ -312,6 +312,17 @@ impl Inner {
             None => 0,
         };
         let own_counts = self.has(Defect::ReadMarksOwn);
+        let other_side = self.has(Defect::ReadStateOtherSide);
+        // `read-state-other-side`: the sender's own mark_as_read counts as
+        // the viewer's reading of it, in everyone's view but the sender's.
+        let read = |m: &Msg| {
+            data.is_read(m, own_counts)
+                || (other_side
+                    && *m.sender != *caller.email
+                    && data
+                        .participant(&m.sender)
+                        .is_some_and(|p| p.read_upto.is_some_and(|u| u >= m.creation)))
+        };
         let mut page: Vec<&Msg> = msgs[start..].iter().filter(visible).take(limit).collect();
         if self.has(Defect::NewestFirst) {
             page.reverse();
@@ -325,11 +336,7 @@ impl Inner {
                 out.push(b',');
             }
             out.extend_from_slice(m.json_prefix.as_bytes());
-            out.extend_from_slice(if data.is_read(m, own_counts) {
-                b"1}"
-            } else {
-                b"0}"
-            });
+            out.extend_from_slice(if read(m) { b"1}" } else { b"0}" });
         }
         out.extend_from_slice(b"]}");
         Ok(out)
@@ -510,7 +517,12 @@ impl Inner {
         {
             part.read_upto = upto.or(part.read_upto);
             if !no_last_read {
-                part.last_read_at = Some(now);
+                part.last_read_at = Some(now.clone());
+            }
+        }
+        if self.has(Defect::LastReadAtEveryone) && !no_last_read {
+            for part in data.participants.iter_mut() {
+                part.last_read_at = Some(now.clone());
             }
         }
         Ok(b"{}".to_vec())
@@ -527,6 +539,7 @@ impl Inner {
                 .chat_for(caller, chat_id, self.has(Defect::MarkAnyChat), self.defects)?;
         let data = chat.lock();
         let omit_caller = self.has(Defect::ParticipantsOmitCaller);
+        let own_only = self.has(Defect::LastReadAtCallerOnly);
         let out: Vec<ParticipantOut> = data
             .participants
             .iter()
@@ -534,7 +547,10 @@ impl Inner {
             .map(|p| ParticipantOut {
                 user: &p.user,
                 joined_at: &p.joined_at,
-                last_read_at: p.last_read_at.as_deref(),
+                last_read_at: p
+                    .last_read_at
+                    .as_deref()
+                    .filter(|_| !own_only || *p.user == *caller.email),
             })
             .collect();
         envelope(&out)

@@ -24,6 +24,9 @@ fn config_for(d: Defect) -> ServerConfig {
         TrustForwardedFor => c.with_limit(Endpoint::Login, 1),
         RacyCounter | DeadlockUnderConcurrency => c.with_limit(Endpoint::GetChats, 5),
         FixedWindow => c.with_window(86_400),
+        NoCorsOnRefusal => c.with_limit(Endpoint::GetChats, 1),
+        NoCorsOnPostRefusal => c.with_limit(Endpoint::SendMessage, 1),
+        CorsAnyScheme => c.with_production_origin("https://chat.example.com"),
         LostUnderConcurrency => c
             .with_limit(Endpoint::SendMessage, 100_000)
             .with_limit(Endpoint::GetMessages, 1_000_000),
@@ -249,6 +252,41 @@ async fn observe(d: Defect, on: bool) -> String {
                 bob["last_read_at"].is_null()
             )
         }
+        ReadStateOtherSide => {
+            // Bob's own message as Alice sees it, after Bob marks the chat read.
+            h.say(&b, &chat, "bob's").await;
+            h.client.mark_as_read(&b, &chat).await.unwrap();
+            message(&h.messages(&a, &chat, &[]).await)[0]["is_read"].to_string()
+        }
+        LastReadAtEveryone | LastReadAtCallerOnly => {
+            h.client.mark_as_read(&b, &chat).await.unwrap();
+            let parts = h
+                .send(
+                    Request::to(Endpoint::GetChatParticipants)
+                        .token(&a)
+                        .param("chat", &chat),
+                )
+                .await;
+            let alice = message(&parts)
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["user"] == ALICE)
+                .cloned()
+                .unwrap();
+            let bob = message(&parts)
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["user"] == BOB)
+                .cloned()
+                .unwrap();
+            format!(
+                "{} {}",
+                alice["last_read_at"].is_null(),
+                bob["last_read_at"].is_null()
+            )
+        }
         ChatsUnordered => {
             let second = h.direct(&a, CAROL).await;
             h.say(&a, &second, "newer chat with a message").await;
@@ -368,6 +406,109 @@ async fn observe(d: Defect, on: bool) -> String {
                 ex.header("access-control-allow-origin"),
                 ex.header("access-control-expose-headers")
             )
+        }
+        NoPostPreflight => {
+            let r = Request::to(Endpoint::SendMessage).method(Method::OPTIONS, Encoding::Query);
+            let ex = h
+                .send(
+                    origin(r, "http://localhost:3000")
+                        .header("Access-Control-Request-Method", "POST"),
+                )
+                .await;
+            ex.header_list("access-control-allow-methods")
+                .unwrap_or_default()
+        }
+        NoCorsOnPost => {
+            let ex = h
+                .send(origin(
+                    Request::to(Endpoint::SendMessage)
+                        .token(&a)
+                        .param("chat", &chat)
+                        .param("content", "x"),
+                    "http://localhost:3000",
+                ))
+                .await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-allow-origin")
+            )
+        }
+        NoExposeOnErrors => {
+            let ex = h
+                .send(origin(
+                    Request::to(Endpoint::GetMessages)
+                        .token(&a)
+                        .param("chat", "CHAT-99999"),
+                    "http://localhost:3000",
+                ))
+                .await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-expose-headers")
+            )
+        }
+        NoCorsOnAuthError => {
+            let wrong = Credentials::new(&a.api_key, "wrong");
+            let ex = h
+                .send(origin(
+                    Request::to(Endpoint::GetChats).token(&wrong),
+                    "http://localhost:3000",
+                ))
+                .await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-allow-origin")
+            )
+        }
+        NoCorsOnRefusal => {
+            let req = || {
+                origin(
+                    Request::to(Endpoint::GetChats).token(&a),
+                    "http://localhost:3000",
+                )
+            };
+            h.send(req()).await;
+            let ex = h.send(req()).await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-allow-origin")
+            )
+        }
+        NoCorsOnPostRefusal => {
+            let req = || {
+                origin(
+                    Request::to(Endpoint::SendMessage)
+                        .token(&a)
+                        .param("chat", &chat)
+                        .param("content", "x"),
+                    "http://localhost:3000",
+                )
+            };
+            h.send(req()).await;
+            let ex = h.send(req()).await;
+            format!(
+                "{} {:?}",
+                ex.status,
+                ex.header("access-control-allow-origin")
+            )
+        }
+        CorsPrefixMatch | CorsNullOrigin | CorsAnyScheme => {
+            let mut seen = Vec::new();
+            for o in [
+                "http://localhost.evil.example",
+                "null",
+                "http://chat.example.com",
+            ] {
+                let ex = h
+                    .send(origin(Request::to(Endpoint::GetChats).token(&a), o))
+                    .await;
+                seen.push(format!("{:?}", ex.header("access-control-allow-origin")));
+            }
+            seen.join(" ")
         }
         CorsWildcard | ReflectAnyOrigin => {
             let ex = h
@@ -497,7 +638,10 @@ defect_tests!(
     LimitCapped50,
     SecondResolution,
     ReadMarksOwn,
+    ReadStateOtherSide,
     NoLastReadAt,
+    LastReadAtEveryone,
+    LastReadAtCallerOnly,
     ChatsUnordered,
     NoRateHeaders,
     RateHeadersInBody,
@@ -515,10 +659,19 @@ defect_tests!(
     DeadlockUnderConcurrency,
     RacyCounter,
     NoPreflight,
+    NoPostPreflight,
     NoCorsOnOrdinary,
+    NoCorsOnPost,
     NoExposeHeaders,
+    NoExposeOnErrors,
+    NoCorsOnAuthError,
+    NoCorsOnRefusal,
+    NoCorsOnPostRefusal,
     CorsWildcard,
     ReflectAnyOrigin,
+    CorsPrefixMatch,
+    CorsNullOrigin,
+    CorsAnyScheme,
 );
 
 #[test]
