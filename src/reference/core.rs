@@ -323,19 +323,25 @@ impl Core {
         let mut _lock = None;
         if let Some(limit) = inner.cfg.limits.limit(endpoint) {
             let who = self.subject(endpoint, caller.as_ref(), req);
-            let mut verdict =
-                if endpoint == Endpoint::GetMessages && d.has(Defect::OverLimitByOneGetMessages) {
-                    // One more than the limit is let through; the headers
-                    // announce the limit and count down to 0 all the same.
-                    let v = self.count(endpoint, who, limit + 1, mode).await;
-                    Verdict {
-                        limit,
-                        remaining: v.remaining.saturating_sub(1),
-                        ..v
-                    }
-                } else {
-                    self.count(endpoint, who, limit, mode).await
-                };
+            // `failed-login-not-counted`: a login is only looked at here,
+            // and counted after it succeeded.
+            let uncounted_login =
+                endpoint == Endpoint::Login && d.has(Defect::FailedLoginNotCounted);
+            let mut verdict = if uncounted_login {
+                inner.limiter.peek(endpoint, who, limit, self.window_mode())
+            } else if endpoint == Endpoint::GetMessages && d.has(Defect::OverLimitByOneGetMessages)
+            {
+                // One more than the limit is let through; the headers
+                // announce the limit and count down to 0 all the same.
+                let v = self.count(endpoint, who, limit + 1, mode).await;
+                Verdict {
+                    limit,
+                    remaining: v.remaining.saturating_sub(1),
+                    ..v
+                }
+            } else {
+                self.count(endpoint, who, limit, mode).await
+            };
             if verdict.allowed
                 && endpoint == Endpoint::CreateChat
                 && d.has(Defect::DoubleCountCreateChat)
@@ -391,6 +397,21 @@ impl Core {
             .dispatch(endpoint, caller.as_ref(), &params, mode)
             .await
         {
+            Ok(body) if endpoint == Endpoint::Login && d.has(Defect::FailedLoginNotCounted) => {
+                if let (Some(v), Some(limit)) = (rate.as_mut(), inner.cfg.limits.limit(endpoint)) {
+                    let who = self.subject(endpoint, caller.as_ref(), req);
+                    *v = inner
+                        .limiter
+                        .check(endpoint, who, limit, self.window_mode());
+                }
+                Reply {
+                    status: 200,
+                    body,
+                    ok: true,
+                    rate: None,
+                    refused: false,
+                }
+            }
             Ok(body) => Reply {
                 status: 200,
                 body,

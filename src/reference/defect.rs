@@ -87,6 +87,7 @@ defects! {
     NoHeadersOn4xx = "no-headers-on-4xx", "RL-1", "403, 404 and 417 answers of the limited endpoints carry no X-RateLimit headers (counted all the same)";
     WrongLimitHeader = "wrong-limit-header", "RL-2", "X-RateLimit-Limit reports twice the enforced limit";
     RemainingOffByOne = "remaining-off-by-one", "RL-3", "X-RateLimit-Remaining is one higher than it should be";
+    FailedLoginNotCounted = "failed-login-not-counted", "RL-3", "a login that fails (wrong password, unknown user) is not counted, so passwords can be guessed without limit";
     DoubleCountCreateChat = "double-count-create-chat", "RL-3", "every create_chat is counted twice, so Remaining falls by two";
     RefusedSendStored = "refused-send-stored", "RL-4", "a refused send_message still stores the message";
     RefusedCreateStored = "refused-create-stored", "RL-4", "a refused create_chat still creates the chat";

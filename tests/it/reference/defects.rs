@@ -301,6 +301,11 @@ async fn observe(d: Defect, on: bool) -> String {
             let ex = h.messages(&c, &chat, &[]).await;
             format!("{} {:?}", ex.status, num(&ex, "x-ratelimit-remaining"))
         }
+        FailedLoginNotCounted => {
+            h.send(login(ALICE, "wrong-password")).await;
+            let ex = h.send(login(ALICE, "wrong-password")).await;
+            format!("{} {:?}", ex.status, num(&ex, "x-ratelimit-remaining"))
+        }
         DoubleCountCreateChat => {
             let ex = h.send(group(&a, "double")).await;
             format!("{:?}", num(&ex, "x-ratelimit-remaining"))
@@ -555,6 +560,7 @@ defect_tests!(
     NoHeadersOn4xx,
     WrongLimitHeader,
     RemainingOffByOne,
+    FailedLoginNotCounted,
     DoubleCountCreateChat,
     RefusedSendStored,
     RefusedCreateStored,
