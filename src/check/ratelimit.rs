@@ -43,7 +43,7 @@ checks! {
         "Logging in again does not empty a user's window";
     "RL-7.1" "RL-7" Must Exhausting ["rl"] per_user_buckets
         "Exhausting one user's quota of get_chats, create_chat, get_messages and send_message leaves another user's untouched";
-    "RL-3.2" "RL-3" Must ExhaustsAddress ["rl", "login", "signup"] address_counts_down
+    "RL-3.2" "RL-3" Must Slow ["rl", "slow", "login", "signup"] address_counts_down
         "Login and signup count every request that reaches the limiter (logins of an unknown user, signups of a taken e-mail): Remaining falls by one each, at most Limit - 1, down to 0 at the first refusal";
     "RL-7.2" "RL-7" Must ExhaustsAddress ["rl", "login"] forwarded_for_ignored
         "A client-supplied X-Forwarded-For does not open a fresh login bucket";
@@ -1521,9 +1521,12 @@ async fn atomic_counting(cx: &Ctx) -> Result<Verdict, Verdict> {
 /// RL-3 on the address buckets, with requests that are counted but change
 /// nothing: logins of a user who does not exist (401; not a real account,
 /// which a server may lock after failed logins) and signups of one new
-/// e-mail (one creates the user, the others are 409 duplicates). It runs
-/// last (it spends the address's login and signup buckets) and starts when
-/// the suite's own logins and signups have aged out; the counted answers of
+/// e-mail (one creates the user, the others are 409 duplicates). It spends
+/// the address's login and signup buckets, so it runs after every check
+/// that logs in or signs up but RL-7.2 (which wants a spent login bucket):
+/// last of the slow checks, whose windows have aged the suite's earlier
+/// logins and signups by then; alone it may wait up to a window. The
+/// counted answers of
 /// each burst must show distinct Remaining values, steps of one, at most
 /// Limit - 1, down to 0 where the refusals begin.
 async fn address_counts_down(cx: &Ctx) -> Result<Verdict, Verdict> {
@@ -1653,11 +1656,12 @@ fn address_problem(s: &Spent) -> Option<Verdict> {
     }
 }
 
-/// Waits until the address's bucket of `e` has room for a few requests and
-/// none of the suite's own requests in it ages out during the next burst
-/// (an ageing request would free a unit mid-burst and repeat a Remaining
+/// Waits until the address's bucket of `e` has room for a request and none
+/// of the suite's own requests in it ages out during the next burst (an
+/// ageing request would free a unit mid-burst and repeat a Remaining
 /// value). Cheaper than an idle bucket: at a 60 s window the suite's recent
-/// logins and signups age long after the burst, so nothing is waited for.
+/// logins and signups age long after the burst, so nothing is waited for
+/// (the burst then judges the room that is left, however small).
 async fn wait_quiet(cx: &Ctx, e: Endpoint, limit: u32) {
     let Some(key) = super::budget::BucketKey::of(&Request::to(e), &cx.limits) else {
         return;
@@ -1665,7 +1669,7 @@ async fn wait_quiet(cx: &Ctx, e: Endpoint, limit: u32) {
     // The burst and a margin: a few round trips of a burst of the limit.
     let horizon = Duration::from_millis(500)
         + cx.rtt() * (sweep_size(limit) / cx.burst_width(sweep_size(limit)) as u32 + 2) * 2;
-    let want = 2.min(limit);
+    let want = 1.min(limit);
     let give_up = Instant::now() + cx.window() * 2;
     while Instant::now() < give_up {
         let now = Instant::now();
