@@ -347,6 +347,18 @@ impl Ctx {
             .await
     }
 
+    /// Runs `fut` paced even inside a rate-limit check (set-up traffic of a
+    /// probe that needs counted answers, not refusals the suite caused); its
+    /// waiting counts as the check's.
+    pub async fn paced<F: std::future::Future>(&self, fut: F) -> F::Output {
+        let (out, waited) = self.in_check(true, fut).await;
+        let _ = SCOPE.try_with(|s| {
+            s.waited_ms
+                .fetch_add(waited.as_millis() as u64, Ordering::Relaxed)
+        });
+        out
+    }
+
     /// Time the current check spent waiting on purpose.
     pub fn waited() -> Duration {
         SCOPE

@@ -431,9 +431,15 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
             "a fresh user",
         ),
     };
-    // A chat of that user's own to send to (with the outsider: some servers
-    // want a Group to have someone besides its creator).
-    let chat = cx.group(&user, &[&cx.c]).await?;
+    // A chat to send to, created by the outsider (or b, when the spent user
+    // is c, lent under --no-signup): the sweep spent the user's create_chat
+    // bucket too, and waiting a window for it would prove nothing.
+    let owner = if user.email == cx.c.email {
+        &cx.b
+    } else {
+        &cx.c
+    };
+    let chat = cx.group(owner, &[&user]).await?;
     let probes = [
         (
             "a refusal of get_chats (GET)",

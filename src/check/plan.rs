@@ -14,24 +14,26 @@ use crate::contract::{Endpoint, LimitsTable};
 /// cannot drift from the checks.
 const FRESH_USERS: &[(&[&str], u32)] = &[
     (&["AUTH-6.1"], 1),
-    (&["RL-1.1", "RL-2.1"], 1),
-    (&["RL-1.2", "RL-4b.1", "RL-5.1"], 1),
-    (&["RL-3.1"], 1),
-    (&["RL-4.1"], 1),
-    (&["RL-5b.1"], 1),
+    // The sweep: one user spends its four user-keyed buckets for all these.
+    (SWEEP, 1),
     (&["RL-6.1"], 1),
     (&["RL-6.2"], 1),
     (&["RL-6.3"], 1),
-    (&["RL-7.1"], 2),
-    (&["RL-7.2"], 1),
-    (&["RL-8.1"], 1),
 ];
 
-/// Signups the checks send themselves (AUTH-7 and the signup probe of RL-1).
+/// The checks that share the sweep's spent user (CORS-2b.2 reuses it when
+/// it exists, else takes a fresh user of its own).
+const SWEEP: &[&str] = &[
+    "RL-1.2", "RL-3.1", "RL-4.1", "RL-4b.1", "RL-5.1", "RL-7.1", "RL-8.1",
+];
+
+/// Users the checks sign up themselves (AUTH-7, the signup probe of RL-1,
+/// and the one e-mail RL-3.2 signs up before its 409 repeats).
 const OWN_SIGNUPS: &[(&[&str], u32)] = &[
     (&["AUTH-7.1"], 1),
     (&["AUTH-7.2"], 2),
     (&["RL-1.1", "RL-2.1"], 1),
+    (&["RL-3.2"], 1),
 ];
 
 /// Windows the slow checks wait out (RL-6.1 runs a steady client over two
@@ -89,7 +91,8 @@ impl Plan {
         // each log a fresh user with a password in.
         let login_probe = u32::from(!logged_in && picked(&["RL-1.1", "RL-2.1"]))
             + u32::from(!logged_in && picked(&["AUTH-1.1"]));
-        let fresh_users = sum(FRESH_USERS) + login_probe;
+        let cors_alone = u32::from(picked(&["CORS-2b.2"]) && !picked(SWEEP));
+        let fresh_users = sum(FRESH_USERS) + login_probe + cors_alone;
         let own = if signup { sum(OWN_SIGNUPS) } else { 0 };
         let from_signup = if signup {
             fresh_users.saturating_sub(pool as u32)
@@ -230,29 +233,37 @@ mod tests {
     fn three_accounts_at_a_60s_window() {
         let all = catalog::all();
         let p = Plan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
-        assert_eq!(p.fresh_users, 13);
-        assert_eq!(p.signups, 17);
-        // 17 signups at 5 a window: the first 5 now, 3 more windows.
-        assert_eq!(p.signup_wait, Duration::from_secs(3 * 60));
+        assert_eq!(p.fresh_users, 5);
+        assert_eq!(p.signups, 10);
+        // 10 signups at 5 a window: the first 5 now, one more window.
+        assert_eq!(p.signup_wait, Duration::from_secs(60));
         // RL-6.1 and RL-6.2 side by side: the longer, two windows.
         assert_eq!(p.slow_wait, Duration::from_secs(120));
         assert_eq!(
             p.describe(Some(5)),
-            "planned: about 3 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 3 min 0 s for 17 signups at 5 per window), plus the requests themselves"
+            "planned: about 2 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 60 s for 10 signups at 5 per window), plus the requests themselves"
         );
-        // A pool of spare accounts removes the signup waits but AUTH-7's.
+        // A pool of spare accounts removes the signup waits but the checks' own.
         let p = Plan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
         assert_eq!(
-            p.fresh_users, 15,
+            p.fresh_users, 7,
             "RL-1's login probe and AUTH-1 take one more each"
         );
-        assert_eq!((p.signups, p.signup_wait), (4, Duration::ZERO));
+        assert_eq!((p.signups, p.signup_wait), (5, Duration::ZERO));
         // --no-signup with the three: the checks borrow them in turn.
         let p = Plan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
-        assert_eq!((p.signups, p.lent), (0, 13));
+        assert_eq!((p.signups, p.lent), (0, 5));
         assert_eq!(p.slow_wait, Duration::from_secs(210), "one after the other");
-        assert_eq!(p.total(), Duration::from_secs(210 + 13 * 60));
-        assert!(p.describe(Some(5)).starts_with("planned: at most 16 min 30 s of waiting (3 min 30 s waiting out windows in RL-6.1 and RL-6.2; up to 13 min 0 s while checks borrow the three shared accounts 13 times"), "{}", p.describe(Some(5)));
+        assert_eq!(p.total(), Duration::from_secs(210 + 5 * 60));
+        assert!(p.describe(Some(5)).starts_with("planned: at most 8 min 30 s of waiting (3 min 30 s waiting out windows in RL-6.1 and RL-6.2; up to 5 min 0 s while checks borrow the three shared accounts 5 times"), "{}", p.describe(Some(5)));
+        // CORS-2b.2 alone spends a bucket of a user of its own.
+        let cors: Vec<_> = all
+            .iter()
+            .filter(|c| c.id == "CORS-2b.2")
+            .copied()
+            .collect();
+        let p = Plan::of(&cors, 0, true, true, &limits(), Duration::from_secs(60));
+        assert_eq!(p.fresh_users, 1);
         let none: Vec<_> = all.iter().filter(|c| c.id == "ENV-1.1").copied().collect();
         let p = Plan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.total(), Duration::ZERO);

@@ -5,7 +5,6 @@
 //! slow to judge a window, the verdict is `error`, never `fail`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{Credentials, Exchange, Request};
@@ -21,13 +20,15 @@ checks! {
     "RL-1.1" "RL-1" Must RateLimit ["rl"] headers_on_counted
         "Counted answers of every table endpoint carry X-RateLimit-Limit, -Remaining and -Reset as non-negative integers";
     "RL-1.2" "RL-1" Must Exhausting ["rl"] headers_on_refusal
-        "A refusal by the limiter carries the three X-RateLimit headers too";
+        "A refusal by the limiter carries the three X-RateLimit headers too, on get_chats, create_chat, get_messages and send_message";
+    "RL-1.3" "RL-1" Must RateLimit ["rl"] headers_on_errors
+        "Answers that reached the limiter but were errors (403 not a participant, 417 invalid input) carry the three headers, on GET and POST endpoints";
     "RL-2.1" "RL-2" Must RateLimit ["rl"] limit_header
         "X-RateLimit-Limit equals the expected limit of each endpoint";
-    "RL-3.1" "RL-3" Must RateLimit ["rl"] remaining_counts_down
-        "Along counted requests Remaining falls by exactly one (Limit - k after the k-th), within 0..=Limit";
+    "RL-3.1" "RL-3" Must Exhausting ["rl"] remaining_counts_down
+        "Along counted requests Remaining falls by exactly one (Limit - k after the k-th), within 0..=Limit, on get_chats, create_chat, get_messages and send_message";
     "RL-4.1" "RL-4" Must Exhausting ["rl"] refusal_has_no_effect
-        "A request over the limit is refused with a 4xx and Remaining 0, and a refused send_message stores nothing";
+        "From an idle bucket exactly `limit` requests are accepted, the next are refused with a 4xx and Remaining 0, and a refused send_message or create_chat changes nothing, on each of the four user endpoints";
     "RL-4b.1" "RL-4b" Should Exhausting ["rl"] refusal_is_429
         "A refusal is HTTP 429 with Retry-After";
     "RL-5.1" "RL-5" Must Exhausting ["rl"] reset_consistent
@@ -41,16 +42,18 @@ checks! {
     "RL-6.3" "RL-6" Must Exhausting ["rl"] login_keeps_window
         "Logging in again does not empty a user's window";
     "RL-7.1" "RL-7" Must Exhausting ["rl"] per_user_buckets
-        "Exhausting one user's quota leaves another user's untouched";
+        "Exhausting one user's quota of get_chats, create_chat, get_messages and send_message leaves another user's untouched";
+    "RL-3.2" "RL-3" Must Slow ["rl", "slow", "login", "signup"] address_counts_down
+        "Login and signup count every request that reaches the limiter (logins of an unknown user, signups of a taken e-mail): Remaining falls by one each, at most Limit - 1, down to 0 at the first refusal";
     "RL-7.2" "RL-7" Must ExhaustsAddress ["rl", "login"] forwarded_for_ignored
         "A client-supplied X-Forwarded-For does not open a fresh login bucket";
     "RL-8.1" "RL-8" Must Exhausting ["rl", "concurrency"] atomic_counting
-        "N > limit requests sent at once by one user are accepted exactly `limit` times";
+        "N > limit requests sent at once by one user are accepted exactly `limit` times, on get_chats, create_chat, get_messages and send_message";
 }
 
 /// A user whose bucket of one endpoint was driven to a refusal.
 #[derive(Clone)]
-pub struct Exhausted {
+pub struct Drained {
     pub user: User,
     pub limit: u32,
     /// Requests accepted before the first refusal.
@@ -58,6 +61,89 @@ pub struct Exhausted {
     /// The first few counted answers.
     pub counted: Vec<Exchange>,
     pub refusal: Exchange,
+}
+
+/// The four user-keyed endpoints of the table, each spent by the sweep.
+const USER_ENDPOINTS: [Endpoint; 4] = [
+    Endpoint::GetChats,
+    Endpoint::CreateChat,
+    Endpoint::GetMessages,
+    Endpoint::SendMessage,
+];
+
+/// One endpoint's bucket, spent by the sweep in one burst of more than
+/// its limit from an idle bucket.
+#[derive(Clone)]
+pub struct Spent {
+    pub endpoint: Endpoint,
+    pub limit: u32,
+    /// Every answer, in the order the requests were built (request `i`
+    /// carries `i` in its chat name or content).
+    pub answers: Vec<Exchange>,
+    /// Whether the burst took longer than a window (nothing about the
+    /// count can be judged then).
+    pub too_slow: Option<Verdict>,
+}
+
+impl Spent {
+    fn accepted(&self) -> u32 {
+        self.answers.iter().filter(|ex| ex.is_success()).count() as u32
+    }
+
+    /// The answers the limiter counted: everything but its refusals
+    /// (counted whatever the final status).
+    fn counted(&self) -> impl Iterator<Item = &Exchange> {
+        self.answers.iter().filter(|ex| ex.refusal().is_none())
+    }
+
+    /// The first answer the limiter refused (in any form the classifier
+    /// knows), else the first 4xx.
+    fn first_refusal(&self) -> Option<&Exchange> {
+        self.answers
+            .iter()
+            .find(|ex| ex.refusal().is_some())
+            .or_else(|| {
+                self.answers
+                    .iter()
+                    .find(|ex| (400..500).contains(&ex.status))
+            })
+    }
+}
+
+/// Another user's answers of one endpoint, before and after the sweep's
+/// user spent that endpoint's bucket (RL-7.1).
+#[derive(Clone)]
+pub struct OtherUser {
+    pub endpoint: Endpoint,
+    /// Two requests one after the other: the step one request takes.
+    pub before: Vec<Exchange>,
+    pub after: Exchange,
+}
+
+/// The sweep: one fresh user spends its buckets of get_chats, create_chat,
+/// get_messages and send_message (independent buckets, so one user serves
+/// all four), while another user's buckets are looked at before and after.
+/// RL-1.2, RL-3.1, RL-4.1, RL-4b.1, RL-5.1, RL-7.1 and RL-8.1 read it.
+#[derive(Clone)]
+pub struct Exhausted {
+    pub user: User,
+    /// The user was signed up by this run: its buckets started empty, so
+    /// counts are judged exactly.
+    pub exact: bool,
+    /// The chat of the sweep's user and the other user (get_messages and
+    /// send_message are spent in it).
+    pub chat: String,
+    /// Names the sweep's chats and contents: `{tag}-{i}`.
+    pub tag: String,
+    pub spent: Vec<Spent>,
+    /// RL-7.1's evidence, or why it could not be gathered.
+    pub other: Result<Vec<OtherUser>, Verdict>,
+}
+
+impl Exhausted {
+    fn get(&self, e: Endpoint) -> Option<&Spent> {
+        self.spent.iter().find(|s| s.endpoint == e)
+    }
 }
 
 /// The endpoint the per-user checks spend: get_chats (cheap, no side effect).
@@ -118,7 +204,7 @@ async fn exhaust_with(
     user: &User,
     req: &Request,
     limit: u32,
-) -> Result<Exhausted, Verdict> {
+) -> Result<Drained, Verdict> {
     let mut counted = Vec::new();
     let mut accepted = 0;
     let mut first_refusal = None;
@@ -146,7 +232,7 @@ async fn exhaust_with(
         }
     }
     match first_refusal {
-        Some(refusal) => Ok(Exhausted {
+        Some(refusal) => Ok(Drained {
             user: user.clone(),
             limit,
             accepted,
@@ -165,15 +251,221 @@ async fn exhaust_with(
 }
 
 async fn exhausted(cx: &Ctx) -> Result<Exhausted, Verdict> {
-    cx.shared
-        .exhausted
-        .get_or_init(|| async {
-            let (endpoint, limit) = read_endpoint(cx)?;
-            let u = own_user_or_skip(cx.fresh_user(false).await)?;
-            exhaust_with(cx, &u, &Request::to(endpoint).token(&u.creds), limit).await
+    cx.shared.exhausted.get_or_init(|| sweep(cx)).await.clone()
+}
+
+/// Requests the sweep sends per endpoint: the limit and a tenth more (at
+/// least five), all over the limit of an idle bucket.
+fn sweep_size(limit: u32) -> u32 {
+    limit + (limit / 10).max(5)
+}
+
+/// Request `i` of the sweep's burst on `e`, as `user`: chats it creates and
+/// messages it sends are named `{tag}-{i}`, so a refused one can be looked
+/// for afterwards.
+fn sweep_request(e: Endpoint, user: &User, other: &User, chat: &str, name: &str) -> Request {
+    match e {
+        Endpoint::CreateChat => Request::to(e)
+            .token(&user.creds)
+            .param("chat_name", name)
+            .param(
+                "participants",
+                serde_json::to_string(&[other.email.as_str()]).unwrap_or_default(),
+            )
+            .param("chat_type", "Group"),
+        Endpoint::GetMessages => messages_request(user, chat, None, Some(1)),
+        Endpoint::SendMessage => Request::to(e)
+            .token(&user.creds)
+            .param("chat", chat)
+            .param("content", name),
+        _ => Request::to(e).token(&user.creds),
+    }
+}
+
+async fn sweep(cx: &Ctx) -> Result<Exhausted, Verdict> {
+    let plan: Vec<(Endpoint, u32)> = USER_ENDPOINTS
+        .iter()
+        .filter_map(|e| cx.limit(*e).map(|l| (*e, l)))
+        .collect();
+    if plan.is_empty() {
+        return Err(Verdict::skip(
+            "the limits file sets no limit for get_chats, create_chat, get_messages or send_message",
+        ));
+    }
+    let user = own_user_or_skip(cx.fresh_user(false).await)?;
+    let exact = cx.is_new(&user);
+    // The other user (RL-7.1) makes the chat, so the sweep's user's
+    // create_chat bucket stays idle; both post and read in it.
+    // (With --no-signup the sweep's user is one of the shared three, lent:
+    // then the other is a shared user that is not it.)
+    let other = if user.email == cx.b.email {
+        cx.c.clone()
+    } else {
+        cx.b.clone()
+    };
+    let chat = cx.group(&other, &[&user]).await?;
+    let tag = cx.unique("rl");
+    for (e, _) in &plan {
+        cx.wait_idle(&user, *e).await;
+    }
+    let before = other_user_probes(cx, &other, &user, &chat, &tag, &plan, "before").await;
+    // The four buckets are independent: spent at the same time when the
+    // measured round trip says all of them end well inside a window, one
+    // after the other otherwise (each burst must fit a window on its own).
+    let total: u32 = plan.iter().map(|(_, l)| sweep_size(*l)).sum();
+    let width: usize = plan
+        .iter()
+        .map(|(_, l)| cx.burst_width(sweep_size(*l)))
+        .sum();
+    let rounds = (f64::from(total) / width.max(1) as f64).ceil();
+    let together = cx.rtt().mul_f64(rounds * 1.5) < cx.window() / 8;
+    let (u, o, c, t) = (&user, &other, chat.as_str(), tag.as_str());
+    let spend = |e: Endpoint, limit: u32| async move {
+        let n = sweep_size(limit);
+        let started = Instant::now();
+        let answers = burst(cx, n, |i| sweep_request(e, u, o, c, &format!("{t}-{i}")))
+            .await
+            .step(&format!("spending {e}"))?;
+        let too_slow =
+            (started.elapsed() >= cx.window()).then(|| too_slow_to_spend(cx, n, started));
+        Ok::<Spent, Verdict>(Spent {
+            endpoint: e,
+            limit,
+            answers,
+            too_slow,
         })
-        .await
-        .clone()
+    };
+    let spent = if together {
+        futures::future::try_join_all(plan.iter().map(|(e, l)| spend(*e, *l))).await?
+    } else {
+        let mut out = Vec::new();
+        for (e, l) in &plan {
+            out.push(spend(*e, *l).await?);
+        }
+        out
+    };
+    let other_result = match before {
+        Ok(before) => {
+            let after = other_user_probes(cx, &other, &user, &chat, &tag, &plan, "after").await;
+            after.map(|after| {
+                before
+                    .into_iter()
+                    .zip(after)
+                    .filter_map(|((endpoint, before), (_, mut after))| {
+                        Some(OtherUser {
+                            endpoint,
+                            before,
+                            after: after.pop()?,
+                        })
+                    })
+                    .collect()
+            })
+        }
+        Err(v) => Err(v),
+    };
+    Ok(Exhausted {
+        user,
+        exact,
+        chat,
+        tag,
+        spent,
+        other: other_result,
+    })
+}
+
+/// Requests of `other` on each endpoint of `plan` (RL-7.1): two before the
+/// sweep (the step its own request takes off Remaining), one after. Before
+/// the sweep, a bucket an earlier run left spent is waited out: that
+/// refusal is not the finding.
+async fn other_user_probes(
+    cx: &Ctx,
+    other: &User,
+    user: &User,
+    chat: &str,
+    tag: &str,
+    plan: &[(Endpoint, u32)],
+    when: &str,
+) -> Result<Vec<(Endpoint, Vec<Exchange>)>, Verdict> {
+    let before = when == "before";
+    let mut out = Vec::new();
+    for (e, _) in plan {
+        let req = |k: u32| sweep_request(*e, other, user, chat, &format!("{tag}-other-{when}-{k}"));
+        let what = format!("sending {e} as the other user ({when})");
+        let mut answers = Vec::new();
+        for k in 0..if before { 2 } else { 1 } {
+            if before {
+                if let Some(key) = super::budget::BucketKey::of(&req(k), &cx.limits) {
+                    cx.wait_for_room(&key, 3).await;
+                }
+            }
+            let mut ex = cx.send_unpaced(&req(k)).await.step(&what)?;
+            if before {
+                if let Some(refusal) = ex.refusal() {
+                    cx.sleep(
+                        Duration::from_secs(refusal.wait_seconds(cx.window_secs))
+                            + Duration::from_millis(250),
+                    )
+                    .await;
+                    ex = cx.send_unpaced(&req(k)).await.step(&what)?;
+                }
+            }
+            answers.push(ex);
+        }
+        out.push((*e, answers));
+    }
+    Ok(out)
+}
+
+/// Judges each endpoint the sweep spent with `judge` (a failure names its
+/// endpoint): every failing endpoint in one verdict; else, when `timed`
+/// and an endpoint's burst outlasted the window, `error`; else `pass`.
+fn judge_each(
+    x: &Exhausted,
+    timed: bool,
+    judge: impl Fn(&Spent) -> Option<Verdict>,
+    pass: impl FnOnce() -> String,
+) -> Result<Verdict, Verdict> {
+    let mut fails: Vec<(Endpoint, Verdict)> = Vec::new();
+    let mut slow: Option<Verdict> = None;
+    for s in &x.spent {
+        if let (true, Some(v)) = (timed, &s.too_slow) {
+            slow.get_or_insert_with(|| v.clone().context(s.endpoint.name()));
+            continue;
+        }
+        if let Some(v) = judge(s) {
+            fails.push((s.endpoint, v));
+        }
+    }
+    if fails.is_empty() {
+        return match slow {
+            Some(v) => Err(v),
+            None => Ok(Verdict::pass(pass())),
+        };
+    }
+    let joined = |f: &dyn Fn(&Verdict) -> Option<String>| -> Option<String> {
+        let parts: Vec<String> = fails
+            .iter()
+            .filter_map(|(e, v)| f(v).map(|t| format!("{e}: {t}")))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    };
+    let mut v = Verdict::fail(
+        fails
+            .iter()
+            .map(|(e, v)| format!("{e}: {}", v.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    v.expected = joined(&|v| v.expected.clone());
+    v.seen = joined(&|v| v.seen.clone());
+    for (e, f) in &fails {
+        v.notes.extend(f.notes.iter().map(|n| format!("{e}: {n}")));
+        v = v.with_all(&f.evidence);
+    }
+    if slow.is_some() {
+        v = v.note("an endpoint's burst outlasted the window and was not judged");
+    }
+    Err(v)
 }
 
 /// The three headers of an answer, or a verdict saying which is wrong.
@@ -216,16 +508,17 @@ async fn probe_endpoints(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<Str
 }
 
 async fn send_probes(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<String>), Verdict> {
-    let u = cx.fresh_user(false).await.unwrap_or_else(|_| cx.a.clone());
+    // A counted answer of each endpoint: a shared user's, paced, will do.
+    let u = cx.a.clone();
     let mut out = Vec::new();
     let mut notes = Vec::new();
     let (chat, ex) = cx
-        .create_chat(&u, &[&cx.b.email], "Group")
+        .paced(cx.create_chat(&u, &[&cx.b.email], "Group"))
         .await
         .step("create_chat")?;
     out.push((Endpoint::CreateChat, ex));
     let (_, ex) = cx
-        .post(&u, &chat, "rate probe")
+        .paced(cx.post(&u, &chat, "rate probe"))
         .await
         .step("send_message")?;
     out.push((Endpoint::SendMessage, ex));
@@ -284,6 +577,102 @@ async fn headers_on_counted(cx: &Ctx) -> Result<Verdict, Verdict> {
     .notes(notes))
 }
 
+/// RL-1 on answers that reached the limiter but were errors: a
+/// non-participant (403), invalid input (417), on GET and POST endpoints.
+/// A 404 of a missing chat is looked at too, but only noted: the contract
+/// leaves headers on 404s open.
+async fn headers_on_errors(cx: &Ctx) -> Result<Verdict, Verdict> {
+    let (a, c) = (&cx.a, &cx.c);
+    let chat = cx.group(a, &[&cx.b]).await?;
+    let missing = cx.unique("no-such-chat");
+    let probes: Vec<(&str, Request)> = vec![
+        (
+            "get_messages by a non-participant",
+            messages_request(c, &chat, None, Some(1)),
+        ),
+        (
+            "send_message by a non-participant",
+            Request::to(Endpoint::SendMessage)
+                .token(&c.creds)
+                .param("chat", &chat)
+                .param("content", "not a participant"),
+        ),
+        (
+            "get_messages with after=garbage",
+            messages_request(a, &chat, Some("garbage"), Some(1)),
+        ),
+        (
+            "send_message with an empty content",
+            Request::to(Endpoint::SendMessage)
+                .token(&a.creds)
+                .param("chat", &chat)
+                .param("content", ""),
+        ),
+        (
+            "create_chat with a participant who is no user",
+            Request::to(Endpoint::CreateChat)
+                .token(&a.creds)
+                .param("chat_name", cx.unique("chk"))
+                .param(
+                    "participants",
+                    serde_json::to_string(&[cx.unique("nobody") + "@example.invalid"])
+                        .unwrap_or_default(),
+                )
+                .param("chat_type", "Group"),
+        ),
+        (
+            "get_messages of a chat that does not exist",
+            messages_request(a, &missing, None, Some(1)),
+        ),
+        (
+            "send_message to a chat that does not exist",
+            Request::to(Endpoint::SendMessage)
+                .token(&a.creds)
+                .param("chat", &missing)
+                .param("content", "nowhere"),
+        ),
+    ];
+    let mut judged = Vec::new();
+    let mut notes = Vec::new();
+    for (what, req) in probes {
+        if cx
+            .limit(Endpoint::from_path(&req.path).unwrap_or(Endpoint::GetChats))
+            .is_none()
+        {
+            continue;
+        }
+        let ex = cx.send_paced(&req).await.step(what)?;
+        match ex.status {
+            200..=299 => notes.push(format!(
+                "{what}: accepted ({}), not an error to look at",
+                ex.status
+            )),
+            401 => notes.push(format!("{what}: 401, did not reach the limiter")),
+            404 => {
+                if let Some(v) = headers_problem(&ex, what) {
+                    notes.push(format!(
+                        "{what}: 404 without the rate-limit headers ({}): allowed, the contract leaves 404s open",
+                        v.seen.unwrap_or_default()
+                    ));
+                }
+            }
+            400..=499 => {
+                if let Some(v) = headers_problem(&ex, &format!("{what} ({})", ex.status)) {
+                    return Err(v.notes(notes));
+                }
+                judged.push(format!("{what} ({})", ex.status));
+            }
+            _ => notes.push(format!("{what}: {}, not judged here", describe(&ex))),
+        }
+    }
+    if judged.is_empty() {
+        return Err(
+            Verdict::error("no request was answered with a 403 or 417 to look at").notes(notes),
+        );
+    }
+    Ok(Verdict::pass(format!("the headers were on {}", judged.join(", "))).notes(notes))
+}
+
 async fn limit_header(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (probes, notes) = probe_endpoints(cx).await?;
     for (e, ex) in &probes {
@@ -306,7 +695,107 @@ async fn limit_header(cx: &Ctx) -> Result<Verdict, Verdict> {
     .notes(notes))
 }
 
+/// RL-3 on the sweep: the counted answers of each endpoint (everything
+/// but the limiter's refusals) show every Remaining from Limit - 1 down,
+/// each once: concurrent requests are counted in some order, but the k-th
+/// counted shows Limit - k whichever it is. A user this run did not sign up
+/// may have been spent before: its values must still be distinct, steps of
+/// one, below the limit.
 async fn remaining_counts_down(cx: &Ctx) -> Result<Verdict, Verdict> {
+    let x = match exhausted(cx).await {
+        Ok(x) => x,
+        Err(v) if v.kind == super::verdict::Kind::Skip => {
+            return remaining_counts_down_serial(cx).await.map(|v| {
+                v.note("no user of its own for the four endpoints: five get_chats of a shared user, one at a time")
+            })
+        }
+        Err(v) => return Err(v),
+    };
+    judge_each(
+        &x,
+        true,
+        |s| remaining_problem(s, x.exact),
+        || {
+            format!(
+                "Remaining counted down by one from Limit - 1 on {}",
+                x.spent
+                    .iter()
+                    .map(|s| format!("{} ({} counted)", s.endpoint, s.counted().count()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    )
+}
+
+/// What is wrong with the Remaining values of one endpoint's counted answers.
+fn remaining_problem(s: &Spent, exact: bool) -> Option<Verdict> {
+    let limit = u64::from(s.limit);
+    let mut values: Vec<(u64, &Exchange)> = Vec::new();
+    for ex in s.counted() {
+        match ex.rate_limit().remaining.value() {
+            Some(r) => values.push((r, ex)),
+            None => {
+                return Some(
+                    Verdict::fail("a counted answer has no valid X-RateLimit-Remaining")
+                        .expected("a non-negative integer")
+                        .seen(format!(
+                            "{} ({})",
+                            ex.rate_limit().remaining.describe(),
+                            describe(ex)
+                        ))
+                        .with(ex),
+                )
+            }
+        }
+    }
+    values.sort_by_key(|v| std::cmp::Reverse(v.0));
+    let first = match values.first() {
+        Some(_) if exact => limit.saturating_sub(1),
+        Some((r, _)) => *r,
+        None => return None,
+    };
+    let c = values.len();
+    for (k, (r, ex)) in values.iter().enumerate() {
+        let due = first.saturating_sub(k as u64);
+        if *r > limit.saturating_sub(1) || *r != due {
+            let dups = c - values.iter().map(|(r, _)| r).collect::<BTreeSet<_>>().len();
+            return Some(
+                Verdict::fail(format!(
+                    "the Remaining values of {c} counted answers do not fall by one each"
+                ))
+                .expected(if exact {
+                    format!(
+                        "each of {} down to {} once (Limit {limit} - k after the k-th)",
+                        limit.saturating_sub(1),
+                        limit.saturating_sub(c as u64)
+                    )
+                } else {
+                    format!(
+                        "distinct values, steps of one, at most {}",
+                        limit.saturating_sub(1)
+                    )
+                })
+                .seen(format!(
+                    "{r} where {} was due (highest {}, lowest {}, {dups} repeated)",
+                    if *r > limit.saturating_sub(1) {
+                        format!("at most {}", limit.saturating_sub(1))
+                    } else {
+                        due.to_string()
+                    },
+                    values.first().map(|v| v.0).unwrap_or_default(),
+                    values.last().map(|v| v.0).unwrap_or_default()
+                ))
+                .with(ex),
+            );
+        }
+    }
+    None
+}
+
+/// RL-3 without users of its own: five requests of a shared user, one at
+/// a time.
+async fn remaining_counts_down_serial(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (endpoint, limit) = read_endpoint(cx)?;
     // A user signed up by this run starts from a full bucket, so Remaining
     // must be exactly Limit - k. Any other user (an account an earlier run
@@ -366,144 +855,233 @@ async fn remaining_counts_down(cx: &Ctx) -> Result<Verdict, Verdict> {
     })
 }
 
+/// RL-4 on the sweep: exactly `limit` accepted from an idle bucket, every
+/// other answer a 4xx with Remaining 0, and nothing a refused create_chat
+/// or send_message asked for exists afterwards.
 async fn refusal_has_no_effect(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let Some(limit) = cx.limit(Endpoint::SendMessage) else {
-        return Err(Verdict::skip(
-            "the limits file sets no limit for send_message",
-        ));
-    };
-    let user = own_user_or_skip(cx.fresh_user(false).await)?;
-    let reader = cx.b.clone();
-    let chat = cx.group(&user, &[&reader]).await?;
-    cx.wait_idle(&user, Endpoint::SendMessage).await;
-    let send = |i: u32| {
-        Request::to(Endpoint::SendMessage)
-            .token(&user.creds)
-            .param("chat", &chat)
-            .param("content", format!("quota {i}"))
-    };
-    // The bucket's whole allowance at once (a slow server still sees it
-    // spent inside one window), then one at a time until the refusal.
-    let started = Instant::now();
-    let mut answers: Vec<(u32, Exchange)> = (0..limit).zip(burst(cx, limit, send).await?).collect();
-    let mut i = limit;
-    while i < limit + 3 && answers.iter().all(|(_, ex)| ex.is_success()) {
-        let ex = cx
-            .send_unpaced(&send(i))
-            .await
-            .step("sending past the limit")?;
-        answers.push((i, ex));
-        i += 1;
-    }
-    let accepted = answers.iter().filter(|(_, ex)| ex.is_success()).count() as u32;
-    let Some((_, refused)) = answers.iter().find(|(_, ex)| !ex.is_success()) else {
-        if started.elapsed() >= cx.window() {
-            return Err(too_slow_to_spend(cx, i, started));
-        }
-        return Err(Verdict::fail(format!(
-            "send_message was never refused ({accepted} accepted)"
-        ))
-        .expected(format!("a refusal after {limit}")));
-    };
-    let rl = refused.rate_limit().with_body_values();
-    if !(400..500).contains(&refused.status) || rl.remaining.value() != Some(0) {
-        return Err(Verdict::fail(format!(
-            "the refusal after {accepted} sends is not a 4xx with Remaining 0"
-        ))
-        .expected("a 4xx with X-RateLimit-Remaining: 0")
-        .seen(format!(
-            "{}, Remaining {}",
-            describe(refused),
-            rl.remaining.describe()
-        ))
-        .with(refused));
-    }
-    // A user this run signed up starts from a full bucket: exactly `limit`
-    // are accepted. Another account may have been spent by an earlier run,
-    // but never accepts more.
-    let exact = cx.is_new(&user);
-    if accepted > limit || (exact && accepted != limit) {
-        return Err(Verdict::fail(format!(
-            "{accepted} send_message requests were accepted in one window"
-        ))
-        .expected(if exact {
-            format!("exactly {limit} (the limit) from a full bucket")
-        } else {
-            format!("at most {limit}")
-        })
-        .seen(format!("{accepted} accepted before the refusal"))
-        .with(refused));
-    }
-    // Nothing refused is stored: read the chat after the last accepted
-    // message (at most a burst's width of others follow it).
-    let last_ok = answers
-        .iter()
-        .filter(|(_, ex)| ex.is_success())
-        .filter_map(|(_, ex)| ex.decode::<crate::contract::wire::SentMessage>().ok())
-        .last()
-        .map(|m| m.creation.as_str().to_owned());
-    let refused_contents: BTreeSet<String> = answers
-        .iter()
-        .filter(|(_, ex)| !ex.is_success())
-        .map(|(i, _)| format!("quota {i}"))
-        .collect();
-    let (after, got) = cx
-        .messages(&reader, &chat, last_ok.as_deref(), Some(100))
-        .await
-        .step("reading the chat after the refusal")?;
-    if let Some(m) = after.iter().find(|m| refused_contents.contains(&m.content)) {
-        return Err(Verdict::fail("a refused send_message was stored")
-            .expected("no effect from a refused request")
-            .seen(format!(
-                "message {} ({:?}) is in the chat",
-                m.name, m.content
-            ))
-            .with(refused)
-            .with(&got));
-    }
-    Ok(Verdict::pass(format!(
-        "{accepted} accepted{}, then refused with {}; nothing refused was stored",
-        if exact { " (exactly the limit)" } else { "" },
-        refused.status
-    )))
+    let x = exhausted(cx).await?;
+    let effects = refused_effects(cx, &x).await?;
+    judge_each(
+        &x,
+        true,
+        |s| {
+            refusal_problem(s, x.exact).or_else(|| {
+                effects
+                    .iter()
+                    .find(|(e, _)| *e == s.endpoint)
+                    .map(|(_, v)| v.clone())
+            })
+        },
+        || {
+            format!(
+                "{} accepted{}, the rest refused with a 4xx and Remaining 0; nothing refused was stored",
+                x.spent
+                    .iter()
+                    .map(|s| format!("{} {}", s.endpoint, s.accepted()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if x.exact { " (exactly the limits)" } else { "" }
+            )
+        },
+    )
 }
 
+/// What is wrong with one endpoint's refusals and count (RL-4).
+fn refusal_problem(s: &Spent, exact: bool) -> Option<Verdict> {
+    let limit = s.limit;
+    let accepted = s.accepted();
+    let n = s.answers.len();
+    let Some(first) = s.first_refusal() else {
+        return Some(
+            Verdict::fail(format!("never refused: {n} requests, all accepted"))
+                .expected(format!("a refusal after {limit}"))
+                .seen(format!("{accepted} accepted")),
+        );
+    };
+    if let Some(bad) = s.answers.iter().find(|ex| {
+        !ex.is_success()
+            && (!(400..500).contains(&ex.status)
+                || ex.rate_limit().with_body_values().remaining.value() != Some(0))
+    }) {
+        return Some(
+            Verdict::fail("an answer that was not accepted is not a 4xx with Remaining 0")
+                .expected("a 4xx with X-RateLimit-Remaining: 0")
+                .seen(format!(
+                    "{}, Remaining {}",
+                    describe(bad),
+                    bad.rate_limit().with_body_values().remaining.describe()
+                ))
+                .with(bad),
+        );
+    }
+    if accepted > limit || (exact && accepted != limit) {
+        return Some(
+            Verdict::fail(format!("{accepted} of {n} accepted in one window"))
+                .expected(if exact {
+                    format!("exactly {limit} (the limit) from an idle bucket")
+                } else {
+                    format!("at most {limit}")
+                })
+                .seen(format!(
+                    "{accepted} accepted, {} refused",
+                    n as u32 - accepted
+                ))
+                .with(first),
+        );
+    }
+    None
+}
+
+/// RL-4's "no effect": the chats and messages the refused create_chat and
+/// send_message requests asked for, looked for as the other participant.
+async fn refused_effects(cx: &Ctx, x: &Exhausted) -> Result<Vec<(Endpoint, Verdict)>, Verdict> {
+    let refused = |e: Endpoint| -> (BTreeSet<String>, Option<&Exchange>) {
+        let Some(s) = x.get(e) else {
+            return (BTreeSet::new(), None);
+        };
+        let names = s
+            .answers
+            .iter()
+            .enumerate()
+            .filter(|(_, ex)| !ex.is_success())
+            .map(|(i, _)| format!("{}-{i}", x.tag))
+            .collect();
+        (names, s.first_refusal())
+    };
+    let reader = &cx.b;
+    let mut out = Vec::new();
+    let (names, first) = refused(Endpoint::CreateChat);
+    if !names.is_empty() {
+        let ex = cx
+            .send_paced(&Request::to(Endpoint::GetChats).token(&reader.creds))
+            .await
+            .step("listing the chats after the refusals")?;
+        let chats: Vec<crate::contract::wire::ChatSummary> = ex
+            .decode()
+            .map_err(Verdict::from)
+            .step("listing the chats after the refusals")?;
+        if let Some(c) = chats
+            .iter()
+            .find(|c| c.chat_name.as_ref().is_some_and(|n| names.contains(n)))
+        {
+            out.push((
+                Endpoint::CreateChat,
+                Verdict::fail("a refused create_chat created a chat")
+                    .expected("no effect from a refused request")
+                    .seen(format!(
+                        "chat {} ({:?}) exists",
+                        c.name,
+                        c.chat_name.as_deref().unwrap_or_default()
+                    ))
+                    .with_all(first)
+                    .with(&ex),
+            ));
+        }
+    }
+    let (names, first) = refused(Endpoint::SendMessage);
+    if !names.is_empty() {
+        // The whole chat, a page of 100 at a time (it holds the accepted
+        // messages, the other user's two and whatever was wrongly stored).
+        let mut after: Option<String> = None;
+        let pages = x.get(Endpoint::SendMessage).map_or(0, |s| s.answers.len()) / 100 + 2;
+        for _ in 0..pages {
+            let ex = cx
+                .send_paced(&messages_request(
+                    reader,
+                    &x.chat,
+                    after.as_deref(),
+                    Some(100),
+                ))
+                .await
+                .step("reading the chat after the refusals")?;
+            let page: Vec<crate::contract::wire::Message> = ex
+                .decode()
+                .map_err(Verdict::from)
+                .step("reading the chat after the refusals")?;
+            if let Some(m) = page.iter().find(|m| names.contains(&m.content)) {
+                out.push((
+                    Endpoint::SendMessage,
+                    Verdict::fail("a refused send_message was stored")
+                        .expected("no effect from a refused request")
+                        .seen(format!(
+                            "message {} ({:?}) is in the chat",
+                            m.name, m.content
+                        ))
+                        .with_all(first)
+                        .with(&ex),
+                ));
+                break;
+            }
+            match page.last() {
+                Some(m) if page.len() >= 100 => after = Some(m.creation.as_str().to_owned()),
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// RL-1 on the sweep's refusals: the first refusal of each endpoint.
 async fn headers_on_refusal(cx: &Ctx) -> Result<Verdict, Verdict> {
     let x = exhausted(cx).await?;
-    if let Some(v) = headers_problem(&x.refusal, "the refusal") {
-        return Err(v);
+    let refused: Vec<String> = x
+        .spent
+        .iter()
+        .filter_map(|s| {
+            s.first_refusal()
+                .map(|r| format!("{} {}", s.endpoint, r.status))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Err(Verdict::error(
+            "no endpoint refused a request (RL-4.1 says more): no refusal to look at",
+        ));
     }
-    Ok(Verdict::pass(format!(
-        "the refusal ({}) carried the headers",
-        x.refusal.status
-    )))
+    judge_each(
+        &x,
+        false,
+        |s| {
+            s.first_refusal()
+                .and_then(|r| headers_problem(r, "the refusal"))
+        },
+        || format!("the refusals ({}) carried the headers", refused.join(", ")),
+    )
 }
 
 async fn refusal_is_429(cx: &Ctx) -> Result<Verdict, Verdict> {
     let x = exhausted(cx).await?;
-    let r = &x.refusal;
-    let retry = r.rate_limit().retry_after;
-    if r.status != 429 || retry.value().is_none() {
-        let mut v = Verdict::fail(format!(
-            "the refusal is {} with Retry-After {}",
-            r.status,
-            retry.describe()
-        ))
-        .expected("HTTP 429 with Retry-After (seconds)")
-        .seen(describe(r))
-        .with(r);
-        if r.status != 429 && (400..500).contains(&r.status) {
-            v = v.note(format!(
-                "the server refused with {} where 429 was due",
-                r.status
-            ));
-        }
-        return Err(v);
+    if x.spent.iter().all(|s| s.first_refusal().is_none()) {
+        return Err(Verdict::error(
+            "no endpoint refused a request (RL-4.1 says more): no refusal to look at",
+        ));
     }
-    Ok(Verdict::pass(format!(
-        "429 with Retry-After {}",
-        retry.describe()
-    )))
+    judge_each(
+        &x,
+        false,
+        |s| {
+            let r = s.first_refusal()?;
+            let retry = r.rate_limit().retry_after;
+            if r.status == 429 && retry.value().is_some() {
+                return None;
+            }
+            let mut v = Verdict::fail(format!(
+                "the refusal is {} with Retry-After {}",
+                r.status,
+                retry.describe()
+            ))
+            .expected("HTTP 429 with Retry-After (seconds)")
+            .seen(describe(r))
+            .with(r);
+            if r.status != 429 && (400..500).contains(&r.status) {
+                v = v.note(format!(
+                    "the server refused with {} where 429 was due",
+                    r.status
+                ));
+            }
+            Some(v)
+        },
+        || "every refusal was 429 with Retry-After".to_owned(),
+    )
 }
 
 fn reset_problem(cx: &Ctx, ex: &Exchange, what: &str) -> Option<Verdict> {
@@ -534,24 +1112,30 @@ fn reset_problem(cx: &Ctx, ex: &Exchange, what: &str) -> Option<Verdict> {
 
 async fn reset_consistent(cx: &Ctx) -> Result<Verdict, Verdict> {
     let x = exhausted(cx).await?;
-    for (i, ex) in x.counted.iter().enumerate() {
-        if let Some(v) = reset_problem(cx, ex, &format!("counted answer #{}", i + 1)) {
-            return Err(v);
-        }
-    }
-    if let Some(v) = reset_problem(cx, &x.refusal, "the refusal") {
-        return Err(v);
-    }
-    Ok(Verdict::pass(
-        "Date present, Reset consistent on counted answers and the refusal",
-    ))
+    judge_each(
+        &x,
+        false,
+        |s| {
+            let counted = s.answers.iter().filter(|ex| ex.is_success()).take(3);
+            for (i, ex) in counted.enumerate() {
+                if let Some(v) = reset_problem(cx, ex, &format!("counted answer #{}", i + 1)) {
+                    return Some(v);
+                }
+            }
+            s.first_refusal()
+                .and_then(|r| reset_problem(cx, r, "the refusal"))
+        },
+        || "Date present, Reset consistent on counted answers and the refusals".to_owned(),
+    )
 }
 
 async fn reset_form(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (endpoint, _) = read_endpoint(cx)?;
-    let u = cx.fresh_user(false).await.unwrap_or_else(|_| cx.a.clone());
+    // A counted answer (paced, so not a refusal the suite caused) of a
+    // shared user tells the form.
+    let u = cx.a.clone();
     let ex = cx
-        .send_unpaced(&Request::to(endpoint).token(&u.creds))
+        .send_paced(&Request::to(endpoint).token(&u.creds))
         .await
         .step("sending")?;
     if let Some(v) = reset_problem(cx, &ex, "get_chats") {
@@ -756,95 +1340,108 @@ async fn login_keeps_window(cx: &Ctx) -> Result<Verdict, Verdict> {
     ))
 }
 
+/// RL-7.1 on the sweep: the other user's one request per endpoint after
+/// the sweep's user spent that bucket is accepted, and its Remaining shows
+/// only its own two requests (or more room, as earlier ones aged out).
 async fn per_user_buckets(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (endpoint, limit) = read_endpoint(cx)?;
-    let users = own_user_or_skip(cx.fresh_users(2).await)?;
-    let other = Request::to(endpoint).token(&users[1].creds);
-    // The other user's bucket before: whatever an earlier run left in it,
-    // exhausting the first user's must take nothing more than this one
-    // request of its own.
-    cx.wait_idle(&users[0], endpoint).await;
-    if let Some(k) = super::budget::BucketKey::of(&other, &cx.limits) {
-        cx.wait_for_room(&k, 2).await;
+    let x = exhausted(cx).await?;
+    let others = x.other.clone()?;
+    let mut fails = Vec::new();
+    let mut evidence = Vec::new();
+    for o in &others {
+        let spent = x.get(o.endpoint);
+        if spent.is_some_and(|s| s.first_refusal().is_none()) {
+            // Not exhausted: RL-4.1's finding, nothing to say about B.
+            continue;
+        }
+        let limit = u64::from(cx.limit(o.endpoint).unwrap_or_default());
+        let remaining = |ex: &Exchange| ex.rate_limit().with_body_values().remaining.value();
+        let (Some(first), Some(last)) = (o.before.first(), o.before.last()) else {
+            continue;
+        };
+        // The step of one of its own requests (one on a conforming server;
+        // RL-3 judges it): after the sweep, Remaining is at most one such
+        // step lower (higher when its earlier requests aged out).
+        let r0 = remaining(last);
+        let step = match (remaining(first), r0) {
+            (Some(a), Some(b)) if a > b => a - b,
+            _ => 1,
+        };
+        let rem = o.after.rate_limit().with_body_values().remaining;
+        let floor = r0.map(|r| r.saturating_sub(step));
+        // Refused or not is the question: a 403 or 417 also reached the
+        // limiter, and other checks judge its status.
+        let holds = o.before.iter().all(|ex| ex.refusal().is_none())
+            && o.after.refusal().is_none()
+            && match (floor, rem.value()) {
+                (Some(f), Some(r)) => r >= f && r < limit,
+                _ => true,
+            };
+        if !holds {
+            fails.push(format!(
+                "{}: {}, Remaining {} (before: {}, Remaining {})",
+                o.endpoint,
+                describe(&o.after),
+                rem.describe(),
+                describe(last),
+                r0.map_or("?".to_owned(), |r| r.to_string())
+            ));
+            evidence.push(last.clone());
+            evidence.push(o.after.clone());
+            if let Some(r) = spent.and_then(|s| s.first_refusal()) {
+                evidence.push(r.clone());
+            }
+        }
     }
-    let mut before = cx
-        .send_unpaced(&other)
-        .await
-        .step("sending as the other user")?;
-    if let Some(refusal) = before.refusal() {
-        // Spent by someone else (an earlier run): wait, it is not the finding.
-        cx.sleep(
-            Duration::from_secs(refusal.wait_seconds(cx.window_secs)) + Duration::from_millis(250),
-        )
-        .await;
-        before = cx
-            .send_unpaced(&other)
-            .await
-            .step("sending as the other user")?;
-    }
-    let r0 = before.rate_limit().with_body_values().remaining.value();
-    let x = exhaust_with(
-        cx,
-        &users[0],
-        &Request::to(endpoint).token(&users[0].creds),
-        limit,
-    )
-    .await?;
-    let ex = cx
-        .send_unpaced(&other)
-        .await
-        .step("sending as the other user")?;
-    let rem = ex.rate_limit().with_body_values().remaining;
-    let expected = r0.map(|r| r.saturating_sub(1));
-    let holds = before.is_success()
-        && ex.is_success()
-        && ex.refusal().is_none()
-        && (expected.is_none() || rem.value() == expected);
-    if !holds {
+    if !fails.is_empty() {
         return Err(Verdict::fail(
             "another user's bucket was touched by the first user's requests",
         )
-        .expected(match expected {
-            Some(e) => format!("HTTP 200 with Remaining {e} (it was {} before)", e + 1),
-            None => "HTTP 200, not refused".to_owned(),
-        })
-        .seen(format!("{}, Remaining {}", describe(&ex), rem.describe()))
-        .with(&before)
-        .with(&x.refusal)
-        .with(&ex));
+        .expected("not refused, Remaining at most one of its own steps below what it was before (only its own request counted)")
+        .seen(fails.join("; "))
+        .with_all(&evidence));
     }
-    Ok(Verdict::pass(
-        "the other user's bucket lost only its own request while the first was exhausted",
-    ))
+    Ok(Verdict::pass(format!(
+        "the other user's buckets of {} lost only its own requests while the first user's were exhausted",
+        others
+            .iter()
+            .map(|o| o.endpoint.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
+/// RL-7.2 with logins of a user who does not exist: counted (401) until
+/// the address's bucket is spent, refused after; with a made-up
+/// X-Forwarded-For still refused (a fresh bucket would answer 401 again).
+/// No account is logged in, so nothing is rotated and no real account sees
+/// failed logins; after RL-3.2 the bucket is already spent.
 async fn forwarded_for_ignored(cx: &Ctx) -> Result<Verdict, Verdict> {
     let Some(limit) = cx.limit(Endpoint::Login) else {
         return Err(Verdict::skip("the limits file sets no limit for login"));
     };
-    let u = match cx.fresh_user(true).await {
-        Ok(u) => u,
-        Err(skip) if cx.c.password.is_some() => {
-            let _ = skip;
-            cx.c.clone()
-        }
-        Err(skip) => return Err(skip),
-    };
-    let req = Request::login(&u.email, u.password.as_deref().unwrap_or_default());
+    let nobody = format!("{}@example.invalid", cx.unique("nobody"));
+    let req = Request::login(&nobody, "not-the-password-1");
     let started = Instant::now();
-    let (n, refusal) = count_until_refused(cx, &req, limit + 3).await?;
+    let mut counted = 0;
+    let mut refusal = None;
+    while refusal.is_none() && counted <= limit {
+        let answers = burst(cx, limit + 3, |_| req.clone()).await?;
+        counted += answers.iter().filter(|ex| ex.refusal().is_none()).count() as u32;
+        refusal = answers.into_iter().find(|ex| ex.refusal().is_some());
+    }
     if refusal.is_none() && started.elapsed() >= cx.window() {
-        return Err(too_slow_to_spend(cx, limit + 3, started));
+        return Err(too_slow_to_spend(cx, counted, started));
     }
     let Some(refusal) = refusal else {
         // An observation, not an inability to test: the limit is not there.
         return Err(Verdict::fail(format!(
-            "login was never refused: {n} logins from one address within a window were all accepted"
+            "login was never refused: {counted} logins from one address within a window were all counted, none refused"
         ))
         .expected(format!(
             "a refusal after {limit} logins per window from one address (RL-4, RL-7)"
         ))
-        .seen(format!("{n} accepted"))
+        .seen(format!("{counted} answered without a refusal"))
         .note("with no login limit there is no bucket whose key X-Forwarded-For could change"));
     };
     let forged = req
@@ -855,80 +1452,252 @@ async fn forwarded_for_ignored(cx: &Ctx) -> Result<Verdict, Verdict> {
         .send_unpaced(&forged)
         .await
         .step("login with X-Forwarded-For")?;
-    if ex.is_success() {
+    if ex.refusal().is_none() {
         return Err(Verdict::fail("X-Forwarded-For opened a fresh login bucket")
             .expected("still refused: the bucket is the socket's address")
-            .seen("HTTP 200")
+            .seen(format!("{} (counted, not refused)", describe(&ex)))
             .note("anyone can bypass the login limit by sending a made-up X-Forwarded-For")
             .with(&refusal)
             .with(&ex));
     }
     Ok(Verdict::pass(format!(
-        "refused after {n} logins, and still refused with X-Forwarded-For"
+        "refused after {counted} counted logins, and still refused with X-Forwarded-For"
     )))
 }
 
+/// RL-8.1 on the sweep: each endpoint's burst (more than the limit, many
+/// in flight at once) is accepted exactly `limit` times, and every other
+/// answer is a refusal (a 500 where a request raced another is not).
 async fn atomic_counting(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (endpoint, limit) = read_endpoint(cx)?;
-    let u = own_user_or_skip(cx.fresh_user(false).await)?;
-    cx.wait_idle(&u, endpoint).await;
-    // From a full bucket exactly `limit` pass; an account an earlier run
-    // may have spent in this window never lets more than `limit` pass.
-    let exact = cx.is_new(&u);
-    let n = limit + (limit / 10).max(5);
-    let barrier = Arc::new(tokio::sync::Barrier::new(n as usize));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let client = cx.client.clone();
-            let req = Request::to(endpoint).token(&u.creds);
-            if let Some(k) = super::budget::BucketKey::of(&req, &cx.limits) {
-                cx.ledger.charge(&k, Instant::now());
-            }
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                client.send(&req).await
-            })
-        })
+    let x = exhausted(cx).await?;
+    let sizes: Vec<String> = x
+        .spent
+        .iter()
+        .map(|s| format!("{} {} at once", s.answers.len(), s.endpoint))
         .collect();
-    let mut accepted = 0u32;
-    let mut refused = Vec::new();
-    for t in futures::future::join_all(tasks).await {
-        match t {
-            Ok(Ok(ex)) if ex.is_success() => accepted += 1,
-            Ok(Ok(ex)) => refused.push(ex),
-            Ok(Err(e)) => {
-                return Err(Verdict::error(format!(
-                    "a connection error voids this concurrency run: {e}"
-                )))
+    judge_each(
+        &x,
+        true,
+        |s| {
+            let limit = s.limit;
+            let accepted = s.accepted();
+            let n = s.answers.len() as u32;
+            if let Some(bad) = s
+                .answers
+                .iter()
+                .find(|ex| !ex.is_success() && ex.refusal().is_none())
+            {
+                return Some(
+                    Verdict::fail(format!(
+                        "{n} requests at once: one answered {} (neither accepted nor refused)",
+                        bad.status
+                    ))
+                    .expected(format!("{limit} accepted, the rest refused"))
+                    .seen(format!("{accepted} accepted; {}", describe(bad)))
+                    .note("concurrent requests of one bucket break the server")
+                    .with(bad),
+                );
             }
-            Err(e) => return Err(Verdict::error(format!("a sender task failed: {e}"))),
-        }
+            if accepted > limit || (x.exact && accepted != limit) {
+                return Some(
+                    Verdict::fail(format!("{n} requests at once: {accepted} accepted"))
+                        .expected(if x.exact {
+                            format!("exactly {limit}")
+                        } else {
+                            format!("at most {limit}")
+                        })
+                        .seen(format!("{accepted} accepted, {} refused", n - accepted))
+                        .note(if accepted > limit {
+                            "the counter is not atomic: concurrent requests slipped past the limit"
+                        } else {
+                            "fewer than the limit accepted"
+                        })
+                        .with_all(s.first_refusal()),
+                );
+            }
+            None
+        },
+        || {
+            format!(
+                "{} the limit accepted of {}",
+                if x.exact { "exactly" } else { "no more than" },
+                sizes.join(", ")
+            )
+        },
+    )
+}
+
+/// RL-3 on the address buckets, with requests that are counted but change
+/// nothing: logins of a user who does not exist (401; not a real account,
+/// which a server may lock after failed logins) and signups of one new
+/// e-mail (one creates the user, the others are 409 duplicates). It spends
+/// the address's login and signup buckets, so it runs after every check
+/// that logs in or signs up but RL-7.2 (which wants a spent login bucket):
+/// last of the slow checks, whose windows have aged the suite's earlier
+/// logins and signups by then; alone it may wait up to a window. The
+/// counted answers of
+/// each burst must show distinct Remaining values, steps of one, at most
+/// Limit - 1, down to 0 where the refusals begin.
+async fn address_counts_down(cx: &Ctx) -> Result<Verdict, Verdict> {
+    let mut plan = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(l) = cx.limit(Endpoint::Login) {
+        plan.push((Endpoint::Login, l));
     }
-    if started.elapsed() >= cx.window() {
-        return Err(Verdict::error(
-            "too slow to judge: the burst outlasted the window",
+    match cx.limit(Endpoint::Signup) {
+        Some(l) if cx.signup_allowed => plan.push((Endpoint::Signup, l)),
+        Some(_) => notes.push("signup not looked at: --no-signup".to_owned()),
+        None => {}
+    }
+    if plan.is_empty() {
+        return Err(Verdict::skip(
+            "the limits file sets no limit for login or signup",
         ));
     }
-    if accepted > limit || (exact && accepted != limit) {
-        return Err(
-            Verdict::fail(format!("{n} simultaneous requests: {accepted} accepted"))
-                .expected(if exact {
-                    format!("exactly {limit}")
-                } else {
-                    format!("at most {limit}")
-                })
-                .seen(format!("{accepted} accepted, {} refused", refused.len()))
-                .note(if accepted > limit {
-                    "the counter is not atomic: concurrent requests slipped past the limit"
-                } else {
-                    "fewer than the limit accepted"
-                })
-                .with_all(refused.iter().take(1)),
-        );
+    for (e, limit) in &plan {
+        wait_quiet(cx, *e, *limit).await;
+    }
+    let nobody = format!("{}@example.invalid", cx.unique("nobody"));
+    let (email, pwd) = cx.new_identity();
+    let mut spent = Vec::new();
+    for (e, limit) in &plan {
+        let req = match e {
+            Endpoint::Signup => Request::signup(&email, &pwd, "Rate Probe"),
+            _ => Request::login(&nobody, "not-the-password-1"),
+        };
+        let n = sweep_size(*limit);
+        let started = Instant::now();
+        let answers = burst(cx, n, |_| req.clone())
+            .await
+            .step(&format!("spending the address's {e} bucket"))?;
+        let too_slow =
+            (started.elapsed() >= cx.window()).then(|| too_slow_to_spend(cx, n, started));
+        spent.push(Spent {
+            endpoint: *e,
+            limit: *limit,
+            answers,
+            too_slow,
+        });
+    }
+    let mut fails: Vec<(Endpoint, Verdict)> = Vec::new();
+    let mut slow = None;
+    for s in &spent {
+        if let Some(v) = &s.too_slow {
+            slow.get_or_insert_with(|| v.clone().context(s.endpoint.name()));
+            continue;
+        }
+        if let Some(v) = address_problem(s) {
+            fails.push((s.endpoint, v));
+        }
+    }
+    if let Some((e, v)) = fails.first() {
+        let mut out = v.clone().context(e.name()).notes(notes);
+        if let Some((e2, v2)) = fails.get(1) {
+            out = out
+                .note(format!("{e2}: {}", v2.message))
+                .with_all(&v2.evidence);
+        }
+        return Err(out);
+    }
+    if let Some(v) = slow {
+        return Err(v.notes(notes));
     }
     Ok(Verdict::pass(format!(
-        "{n} at once: exactly {limit} accepted"
-    )))
+        "Remaining fell by one per counted request on {}",
+        spent
+            .iter()
+            .map(|s| format!(
+                "{} ({} counted, {})",
+                s.endpoint,
+                s.counted().count(),
+                statuses(&s.answers)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .notes(notes))
+}
+
+/// The statuses of a burst, counted: `401 x10, 429 x5`.
+fn statuses(answers: &[Exchange]) -> String {
+    let mut by: std::collections::BTreeMap<u16, usize> = std::collections::BTreeMap::new();
+    for ex in answers {
+        *by.entry(ex.status).or_default() += 1;
+    }
+    by.iter()
+        .map(|(s, n)| format!("{s} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What is wrong with the counting of one address burst.
+fn address_problem(s: &Spent) -> Option<Verdict> {
+    if s.counted().next().is_none() {
+        return Some(
+            Verdict::fail(
+                "every request was refused, though the suite's own requests had aged out",
+            )
+            .expected(format!(
+                "up to {} counted before the first refusal",
+                s.limit
+            ))
+            .seen(statuses(&s.answers))
+            .with_all(s.answers.first()),
+        );
+    }
+    if let Some(v) = remaining_problem(s, false) {
+        return Some(v.note("a request is counted when it reaches the limiter, whatever its final status (401, 409)"));
+    }
+    let lowest = s
+        .counted()
+        .filter_map(|ex| ex.rate_limit().remaining.value())
+        .min();
+    match (s.first_refusal(), lowest) {
+        (Some(r), Some(low)) if low > 0 => Some(
+            Verdict::fail(format!(
+                "refused while the counted answers still showed Remaining {low}"
+            ))
+            .expected("Remaining down to 0 before the first refusal")
+            .seen(format!("lowest Remaining {low}; {}", statuses(&s.answers)))
+            .with(r),
+        ),
+        _ => None,
+    }
+}
+
+/// Waits until the address's bucket of `e` has room for a request and none
+/// of the suite's own requests in it ages out during the next burst (an
+/// ageing request would free a unit mid-burst and repeat a Remaining
+/// value). Cheaper than an idle bucket: at a 60 s window the suite's recent
+/// logins and signups age long after the burst, so nothing is waited for
+/// (the burst then judges the room that is left, however small).
+async fn wait_quiet(cx: &Ctx, e: Endpoint, limit: u32) {
+    let Some(key) = super::budget::BucketKey::of(&Request::to(e), &cx.limits) else {
+        return;
+    };
+    // The burst and a margin: a few round trips of a burst of the limit.
+    let horizon = Duration::from_millis(500)
+        + cx.rtt() * (sweep_size(limit) / cx.burst_width(sweep_size(limit)) as u32 + 2) * 2;
+    let want = 1.min(limit);
+    let give_up = Instant::now() + cx.window() * 2;
+    while Instant::now() < give_up {
+        let now = Instant::now();
+        let room = (0..=limit)
+            .take_while(|n| *n == 0 || cx.ledger.wait_for_room(&key, *n, now).is_none())
+            .last()
+            .unwrap_or(0);
+        let next = if room >= limit {
+            None
+        } else {
+            cx.ledger
+                .wait_for_room(&key, room + 1, now)
+                .map(|w| w.duration)
+        };
+        match next {
+            Some(d) if room < want || d <= horizon => {
+                cx.sleep(d + Duration::from_millis(50)).await;
+            }
+            _ => return,
+        }
+    }
 }

@@ -210,9 +210,11 @@ pub async fn execute(
             )
         });
     }
-    let (background, foreground): (Vec<CheckDef>, Vec<CheckDef>) = selected
-        .iter()
-        .partition(|c| !lending && c.phase == Phase::Slow);
+    // A slow check that spends the address's login or signup bucket (RL-3.2)
+    // stays in turn: the others log in and sign up users meanwhile.
+    let (background, foreground): (Vec<CheckDef>, Vec<CheckDef>) = selected.iter().partition(|c| {
+        !lending && c.phase == Phase::Slow && !c.has_tag("login") && !c.has_tag("signup")
+    });
     let bg_remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
     let background_run = futures::future::join_all(background.iter().map(|def| {
         let cx = &cx;

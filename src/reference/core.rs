@@ -324,7 +324,32 @@ impl Core {
         let mut _lock = None;
         if let Some(limit) = inner.cfg.limits.limit(endpoint) {
             let who = self.subject(endpoint, caller.as_ref(), req);
-            let verdict = self.count(endpoint, who, limit, mode).await;
+            // `failed-login-not-counted`: a login is only looked at here,
+            // and counted after it succeeded.
+            let uncounted_login =
+                endpoint == Endpoint::Login && d.has(Defect::FailedLoginNotCounted);
+            let mut verdict = if uncounted_login {
+                inner.limiter.peek(endpoint, who, limit, self.window_mode())
+            } else if endpoint == Endpoint::GetMessages && d.has(Defect::OverLimitByOneGetMessages)
+            {
+                // One more than the limit is let through; the headers
+                // announce the limit and count down to 0 all the same.
+                let v = self.count(endpoint, who, limit + 1, mode).await;
+                Verdict {
+                    limit,
+                    remaining: v.remaining.saturating_sub(1),
+                    ..v
+                }
+            } else {
+                self.count(endpoint, who, limit, mode).await
+            };
+            if verdict.allowed
+                && endpoint == Endpoint::CreateChat
+                && d.has(Defect::DoubleCountCreateChat)
+            {
+                inner.limiter.record(endpoint, who, self.window_mode());
+                verdict.remaining = verdict.remaining.saturating_sub(1);
+            }
             if verdict.allowed && d.has(Defect::DeadlockUnderConcurrency) {
                 // Counted, then the bucket's row is locked while the request
                 // runs; a second request of the same bucket meanwhile dies in
@@ -348,7 +373,9 @@ impl Core {
             }
             rate = Some(verdict);
             if !verdict.allowed {
-                if endpoint == Endpoint::SendMessage && d.has(Defect::RefusedSendStored) {
+                if (endpoint == Endpoint::SendMessage && d.has(Defect::RefusedSendStored))
+                    || (endpoint == Endpoint::CreateChat && d.has(Defect::RefusedCreateStored))
+                {
                     let _ = self
                         .dispatch(endpoint, caller.as_ref(), &params, mode)
                         .await;
@@ -371,6 +398,21 @@ impl Core {
             .dispatch(endpoint, caller.as_ref(), &params, mode)
             .await
         {
+            Ok(body) if endpoint == Endpoint::Login && d.has(Defect::FailedLoginNotCounted) => {
+                if let (Some(v), Some(limit)) = (rate.as_mut(), inner.cfg.limits.limit(endpoint)) {
+                    let who = self.subject(endpoint, caller.as_ref(), req);
+                    *v = inner
+                        .limiter
+                        .check(endpoint, who, limit, self.window_mode());
+                }
+                Reply {
+                    status: 200,
+                    body,
+                    ok: true,
+                    rate: None,
+                    refused: false,
+                }
+            }
             Ok(body) => Reply {
                 status: 200,
                 body,
@@ -468,22 +510,33 @@ impl Core {
         if d.has(Defect::SharedBucket) {
             return Subject::Shared;
         }
+        if endpoint == Endpoint::GetMessages && d.has(Defect::PerAddressGetMessages) {
+            return Subject::Addr(peer);
+        }
         match caller.and_then(|c| c.id) {
             Some(id) => Subject::User(id),
             None => Subject::Addr(peer),
         }
     }
 
-    async fn count(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Pause) -> Verdict {
+    /// How the limiter's window behaves (the RL-6 defects).
+    fn window_mode(&self) -> Mode {
         let inner = &*self.inner;
-        let window = if inner.has(Defect::FixedWindow) {
+        if inner.has(Defect::FixedWindow) {
             Mode::Fixed
         } else if inner.has(Defect::WindowRestartsOnRequest) {
             Mode::RestartOnRequest
         } else {
             Mode::Sliding
-        };
-        if !inner.has(Defect::RacyCounter) {
+        }
+    }
+
+    async fn count(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Pause) -> Verdict {
+        let inner = &*self.inner;
+        let window = self.window_mode();
+        let racy = inner.has(Defect::RacyCounter)
+            || (endpoint == Endpoint::SendMessage && inner.has(Defect::RacyCounterSendMessage));
+        if !racy {
             return inner.limiter.check(endpoint, who, limit, window);
         }
         let mut seen = inner.limiter.peek(endpoint, who, limit, window);
@@ -638,7 +691,11 @@ impl Core {
                 }
             };
             let skip = d.has(Defect::NoRateHeaders)
-                || (reply.refused && d.has(Defect::NoHeadersOnRefusal));
+                || (reply.refused && d.has(Defect::NoHeadersOnRefusal))
+                || (!reply.ok
+                    && !reply.refused
+                    && (400..500).contains(&reply.status)
+                    && d.has(Defect::NoHeadersOn4xx));
             if d.has(Defect::RateHeadersInBody) {
                 body = with_body_keys(&body, limit, remaining, reset);
             } else if !skip {

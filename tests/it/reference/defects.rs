@@ -23,6 +23,10 @@ fn config_for(d: Defect) -> ServerConfig {
             .with_limit(Endpoint::SendMessage, 1),
         TrustForwardedFor => c.with_limit(Endpoint::Login, 1),
         RacyCounter | DeadlockUnderConcurrency => c.with_limit(Endpoint::GetChats, 5),
+        RacyCounterSendMessage => c.with_limit(Endpoint::SendMessage, 5),
+        // `observe` spends the one create_chat on its direct chat.
+        RefusedCreateStored => c.with_limit(Endpoint::CreateChat, 1),
+        OverLimitByOneGetMessages | PerAddressGetMessages => c.with_limit(Endpoint::GetMessages, 1),
         FixedWindow => c.with_window(86_400),
         NoCorsOnRefusal => c.with_limit(Endpoint::GetChats, 1),
         NoCorsOnPostRefusal => c.with_limit(Endpoint::SendMessage, 1),
@@ -32,6 +36,15 @@ fn config_for(d: Defect) -> ServerConfig {
             .with_limit(Endpoint::GetMessages, 1_000_000),
         _ => c,
     }
+}
+
+/// A Group chat of `a` with bob.
+fn group(a: &Credentials, name: &str) -> Request {
+    Request::to(Endpoint::CreateChat)
+        .token(a)
+        .param("chat_name", name)
+        .param("participants", format!("[\"{BOB}\"]"))
+        .param("chat_type", "Group")
 }
 
 async fn observe(d: Defect, on: bool) -> String {
@@ -320,6 +333,48 @@ async fn observe(d: Defect, on: bool) -> String {
                 num(&ex, "x-ratelimit-remaining"),
                 num(&ex, "retry-after")
             )
+        }
+        NoHeadersOn4xx => {
+            // carol is not in alice's chat with bob: a 403 after the limiter.
+            let ex = h.messages(&c, &chat, &[]).await;
+            format!("{} {:?}", ex.status, num(&ex, "x-ratelimit-remaining"))
+        }
+        FailedLoginNotCounted => {
+            h.send(login(ALICE, "wrong-password")).await;
+            let ex = h.send(login(ALICE, "wrong-password")).await;
+            format!("{} {:?}", ex.status, num(&ex, "x-ratelimit-remaining"))
+        }
+        DoubleCountCreateChat => {
+            let ex = h.send(group(&a, "double")).await;
+            format!("{:?}", num(&ex, "x-ratelimit-remaining"))
+        }
+        RefusedCreateStored => {
+            let refused = h.send(group(&a, "refused")).await.status;
+            let chats = h.send(Request::to(Endpoint::GetChats).token(&b)).await;
+            format!(
+                "{refused} {}",
+                message(&chats).as_array().map_or(0, Vec::len)
+            )
+        }
+        OverLimitByOneGetMessages => {
+            h.messages(&a, &chat, &[]).await;
+            h.messages(&a, &chat, &[]).await.status.to_string()
+        }
+        PerAddressGetMessages => {
+            h.messages(&a, &chat, &[]).await;
+            h.messages(&b, &chat, &[]).await.status.to_string()
+        }
+        RacyCounterSendMessage => {
+            let req = Request::to(Endpoint::SendMessage)
+                .token(&a)
+                .param("chat", &chat)
+                .param("content", "race");
+            let all = join_all((0..40).map(|_| h.client.send(&req))).await;
+            (all.into_iter()
+                .filter(|r| r.as_ref().is_ok_and(|e| e.status == 200))
+                .count()
+                == 5)
+                .to_string()
         }
         RefusedSendStored => {
             h.say(&a, &chat, "1").await;
@@ -646,18 +701,25 @@ defect_tests!(
     NoRateHeaders,
     RateHeadersInBody,
     NoHeadersOnRefusal,
+    NoHeadersOn4xx,
     WrongLimitHeader,
     RemainingOffByOne,
+    FailedLoginNotCounted,
+    DoubleCountCreateChat,
     RefusedSendStored,
+    RefusedCreateStored,
+    OverLimitByOneGetMessages,
     RefuseWith417,
     ResetInconsistent,
     FixedWindow,
     WindowRestartsOnRequest,
     LoginResetsWindow,
     SharedBucket,
+    PerAddressGetMessages,
     TrustForwardedFor,
     DeadlockUnderConcurrency,
     RacyCounter,
+    RacyCounterSendMessage,
     NoPreflight,
     NoPostPreflight,
     NoCorsOnOrdinary,
