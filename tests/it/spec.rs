@@ -152,3 +152,21 @@ fn ids_are_recognised() {
     }
     assert!(is_check("AUTHZ-6b.1") && !is_check("AUTHZ-6b") && !is_check("RL-4."));
 }
+
+/// README's defect table names every defect of the reference server with
+/// its clause (`--list-defects` prints the same), so a new defect cannot be
+/// left out of it.
+#[test]
+fn the_readme_lists_every_defect() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let missing: Vec<String> = chat_harness::reference::Defect::ALL
+        .iter()
+        .filter(|d| !readme.contains(&format!("| `{}` | {} |", d.name(), d.clause())))
+        .map(|d| d.name().to_owned())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's defect table misses {missing:?}"
+    );
+}
