@@ -231,6 +231,9 @@ pub async fn execute(
         }
     }));
     let mut area = "";
+    // Phases interleave areas (CORS-2b.2 spends a bucket among the RL
+    // checks; the slow checks end last): a heading met again says so.
+    let mut headed: Vec<&str> = Vec::new();
     let mut stopped: Option<String> = None;
     let foreground_run = async {
         for def in &foreground {
@@ -240,7 +243,7 @@ pub async fn execute(
             }
             if def.area() != area && !config.quiet {
                 area = def.area();
-                console::area_heading(out, style, area);
+                heading(out, style, &mut headed, area);
             }
             let remaining = config.deadline.map(|d| d.saturating_sub(started.elapsed()));
             if remaining == Some(Duration::ZERO) {
@@ -278,7 +281,7 @@ pub async fn execute(
     for (def, verdict, took, waited) in background_done {
         if def.area() != area && !config.quiet {
             area = def.area();
-            console::area_heading(out, style, area);
+            heading(out, style, &mut headed, area);
         }
         if verdict.kind == Kind::Error && verdict.message.starts_with("interrupted") {
             stopped.get_or_insert_with(|| "not run: the run was interrupted".into());
@@ -374,6 +377,21 @@ async fn run_one(cx: &Ctx, def: &CheckDef, remaining: Option<Duration>) -> (Verd
         }
     };
     cx.in_check(!def.has_tag("rl"), fut).await
+}
+
+/// An area's heading, `(continued)` when the area was headed before.
+fn heading<'a>(
+    out: &mut (dyn Write + Send),
+    style: Style,
+    headed: &mut Vec<&'a str>,
+    area: &'a str,
+) {
+    if headed.contains(&area) {
+        console::area_heading(out, style, &format!("{area} (continued)"));
+    } else {
+        headed.push(area);
+        console::area_heading(out, style, area);
+    }
 }
 
 /// Prints a finished check's line (with -q only what needs attention).

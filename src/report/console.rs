@@ -86,7 +86,7 @@ pub fn summary_line(out: &mut dyn Write, style: Style, r: &Report) {
     };
     let _ = writeln!(
         out,
-        "\n{verdict}: {} checks, {} pass, {} fail, {} non-strict, {} info, {} skip, {} error{}{} in {:.1} s (checks waited {:.1} s in all for windows and quota, the slow ones side by side with the rest)",
+        "\n{verdict}: {} checks, {} pass, {} fail, {} non-strict, {} info, {} skip, {} error{}{} in {:.1} s (checks waited {:.1} s in all for windows and quota)",
         s.total,
         s.pass,
         s.fail,
