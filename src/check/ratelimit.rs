@@ -1348,10 +1348,13 @@ async fn per_user_buckets(cx: &Ctx) -> Result<Verdict, Verdict> {
     let others = x.other.clone()?;
     let mut fails = Vec::new();
     let mut evidence = Vec::new();
+    let mut judged = Vec::new();
+    let mut unspent = Vec::new();
     for o in &others {
         let spent = x.get(o.endpoint);
         if spent.is_some_and(|s| s.first_refusal().is_none()) {
             // Not exhausted: RL-4.1's finding, nothing to say about B.
+            unspent.push(o.endpoint.name());
             continue;
         }
         let limit = u64::from(cx.limit(o.endpoint).unwrap_or_default());
@@ -1369,6 +1372,7 @@ async fn per_user_buckets(cx: &Ctx) -> Result<Verdict, Verdict> {
         };
         let rem = o.after.rate_limit().with_body_values().remaining;
         let floor = r0.map(|r| r.saturating_sub(step));
+        judged.push(o.endpoint.name());
         // Refused or not is the question: a 403 or 417 also reached the
         // limiter, and other checks judge its status.
         let holds = o.before.iter().all(|ex| ex.refusal().is_none())
@@ -1401,14 +1405,25 @@ async fn per_user_buckets(cx: &Ctx) -> Result<Verdict, Verdict> {
         .seen(fails.join("; "))
         .with_all(&evidence));
     }
-    Ok(Verdict::pass(format!(
+    if judged.is_empty() {
+        // A bucket that was never refused leaves nothing to compare B's
+        // with: the finding is RL-4.1's (no refusal over the limit).
+        return Err(Verdict::skip(format!(
+            "not evaluated: the first user's buckets were never refused ({}), so there is no exhausted quota to compare the other user's with (RL-4.1 reports it)",
+            unspent.join(", ")
+        )));
+    }
+    let mut v = Verdict::pass(format!(
         "the other user's buckets of {} lost only its own requests while the first user's were exhausted",
-        others
-            .iter()
-            .map(|o| o.endpoint.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+        judged.join(", ")
+    ));
+    if !unspent.is_empty() {
+        v = v.note(format!(
+            "not judged on {}: the first user's bucket was never refused (RL-4.1)",
+            unspent.join(", ")
+        ));
+    }
+    Ok(v)
 }
 
 /// RL-7.2 with logins of a user who does not exist: counted (401) until
