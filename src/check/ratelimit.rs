@@ -36,9 +36,9 @@ checks! {
     "RL-5b.1" "RL-5b" Info RateLimit ["rl"] reset_form
         "Which form X-RateLimit-Reset takes: delta-seconds or epoch";
     "RL-6.1" "RL-6" Must Slow ["rl", "slow"] steady_client
-        "A client at 60% of the limit in every window is never refused, over two windows";
+        "A client at 60% of the limit in every window is never refused, over two windows, on get_chats, create_chat, get_messages and send_message";
     "RL-6.2" "RL-6" Must Slow ["rl", "slow"] sliding_recovery
-        "After a refusal, capacity returns as counted requests age past the window (sliding: not all at once, not never)";
+        "After a refusal, capacity returns as counted requests age past the window (sliding: not all at once, not never), on get_chats, create_chat, get_messages and send_message";
     "RL-6.3" "RL-6" Must Exhausting ["rl"] login_keeps_window
         "Logging in again does not empty a user's window";
     "RL-7.1" "RL-7" Must Exhausting ["rl"] per_user_buckets
@@ -1159,9 +1159,19 @@ async fn reset_form(cx: &Ctx) -> Result<Verdict, Verdict> {
     Ok(Verdict::info(format!("X-RateLimit-Reset is {form}")).with(&ex))
 }
 
+/// RL-6.1 on get_chats, create_chat, get_messages and send_message of one
+/// fresh user, the four at once (independent buckets): two windows
+/// whatever the number of endpoints.
 async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (endpoint, limit) = read_endpoint(cx)?;
-    let u = own_user_or_skip(cx.fresh_user(false).await)?;
+    on_each_endpoint(cx, "rl61", Rl6::Steady).await
+}
+
+/// RL-6.1 on one endpoint: 60% of the limit per window, for two windows.
+async fn steady(
+    cx: &Ctx,
+    limit: u32,
+    make: &(dyn Fn() -> Request + Sync),
+) -> Result<String, Verdict> {
     let per_window = (limit * 6 / 10).max(1);
     let interval = cx.window() / per_window;
     let total = per_window * 2;
@@ -1170,10 +1180,7 @@ async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
     let t0 = Instant::now();
     for i in 0..total {
         cx.sleep_until(t0 + interval * i).await;
-        let ex = cx
-            .send_unpaced(&Request::to(endpoint).token(&u.creds))
-            .await
-            .step("steady polling")?;
+        let ex = cx.send_unpaced(&make()).await.step("steady polling")?;
         if !ex.is_success() {
             return Err(Verdict::fail(format!("a client at 60% of the limit was refused at request {}", i + 1))
                 .expected(format!("never refused at {per_window} requests per {} s window", cx.window_secs))
@@ -1182,9 +1189,9 @@ async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
                 .with(&ex));
         }
     }
-    Ok(Verdict::pass(format!(
+    Ok(format!(
         "{total} requests at 60% of {limit} per window, none refused"
-    )))
+    ))
 }
 
 /// Sends requests built by `make` in concurrent bursts until a burst sees
@@ -1222,9 +1229,23 @@ async fn count_until_refused(
 /// RL-6.2 on get_chats, create_chat, get_messages and send_message of one
 /// fresh user: its buckets are independent, so the four run at once and the
 /// check takes about a window and a half whatever the number of endpoints.
-/// Each request is one a conforming server accepts: create_chat names each
-/// chat apart, get_messages and send_message use a chat of the check's own.
 async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
+    on_each_endpoint(cx, "rl62", Rl6::Slide).await
+}
+
+/// Which RL-6 check [`on_each_endpoint`] runs on each endpoint.
+#[derive(Clone, Copy)]
+enum Rl6 {
+    Steady,
+    Slide,
+}
+
+/// Runs `which` on each limited user endpoint at once, as one fresh user.
+/// Each request is one a conforming server accepts: create_chat names each
+/// chat apart (`{tag}-{endpoint}-{i}`), get_messages and send_message use a
+/// chat of the check's own. One verdict: every failing endpoint named, with
+/// expected and seen; else the first that could not be judged; else `pass`.
+async fn on_each_endpoint(cx: &Ctx, prefix: &str, which: Rl6) -> Result<Verdict, Verdict> {
     let plan: Vec<(Endpoint, u32)> = USER_ENDPOINTS
         .iter()
         .filter_map(|e| cx.limit(*e).map(|l| (*e, l)))
@@ -1243,7 +1264,7 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
         cx.b.clone()
     };
     let chat = cx.group(&other, &[&u]).await?;
-    let tag = cx.unique("rl6");
+    let tag = cx.unique(prefix);
     for (e, _) in &plan {
         cx.wait_idle(&u, *e).await;
     }
@@ -1254,7 +1275,11 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
             let i = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             sweep_request(e, u, o, c, &format!("{t}-{}-{i}", e.name()))
         };
-        (e, slide(cx, limit, &make).await)
+        let r = match which {
+            Rl6::Steady => steady(cx, limit, &make).await,
+            Rl6::Slide => slide(cx, limit, &make).await,
+        };
+        (e, r)
     });
     let results = futures::future::join_all(runs).await;
     let mut fails: Vec<(Endpoint, Verdict)> = Vec::new();

@@ -530,7 +530,10 @@ impl Core {
             || (endpoint == Endpoint::SendMessage && inner.has(Defect::FixedWindowSendMessage))
         {
             Mode::Fixed
-        } else if inner.has(Defect::WindowRestartsOnRequest) {
+        } else if inner.has(Defect::WindowRestartsOnRequest)
+            || (endpoint == Endpoint::CreateChat
+                && inner.has(Defect::WindowRestartsOnRequestCreateChat))
+        {
             Mode::RestartOnRequest
         } else {
             Mode::Sliding

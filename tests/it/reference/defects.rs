@@ -407,6 +407,14 @@ async fn observe(d: Defect, on: bool) -> String {
             let ex = h.send(Request::to(Endpoint::GetChats).token(&a)).await;
             (num(&ex, "x-ratelimit-reset") == Some(60)).to_string()
         }
+        WindowRestartsOnRequestCreateChat => {
+            // A restarted window's Reset is the whole window again a
+            // second after the first request; a sliding one's has aged.
+            h.send(group(&a, "restart-1")).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let ex = h.send(group(&a, "restart-2")).await;
+            (num(&ex, "x-ratelimit-reset") == Some(60)).to_string()
+        }
         LoginResetsWindow => {
             h.send(Request::to(Endpoint::GetChats).token(&a)).await;
             h.client.login(ALICE, "Passw0rd!").await.unwrap();
@@ -728,6 +736,7 @@ defect_tests!(
     FixedWindow,
     FixedWindowSendMessage,
     WindowRestartsOnRequest,
+    WindowRestartsOnRequestCreateChat,
     LoginResetsWindow,
     SharedBucket,
     PerAddressGetMessages,
