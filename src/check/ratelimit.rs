@@ -36,9 +36,9 @@ checks! {
     "RL-5b.1" "RL-5b" Info RateLimit ["rl"] reset_form
         "Which form X-RateLimit-Reset takes: delta-seconds or epoch";
     "RL-6.1" "RL-6" Must Slow ["rl", "slow"] steady_client
-        "A client at 60% of the limit in every window is never refused, over two windows";
+        "A client at 60% of the limit in every window is never refused, over two windows, on get_chats, create_chat, get_messages and send_message";
     "RL-6.2" "RL-6" Must Slow ["rl", "slow"] sliding_recovery
-        "After a refusal, capacity returns as counted requests age past the window (sliding: not all at once, not never)";
+        "After a refusal, capacity returns as counted requests age past the window (sliding: not all at once, not never), on get_chats, create_chat, get_messages and send_message";
     "RL-6.3" "RL-6" Must Exhausting ["rl"] login_keeps_window
         "Logging in again does not empty a user's window";
     "RL-7.1" "RL-7" Must Exhausting ["rl"] per_user_buckets
@@ -442,6 +442,16 @@ fn judge_each(
             None => Ok(Verdict::pass(pass())),
         };
     }
+    let mut v = merge_fails(&fails);
+    if slow.is_some() {
+        v = v.note("an endpoint's burst outlasted the window and was not judged");
+    }
+    Err(v)
+}
+
+/// One `fail` naming each failing endpoint: messages, expected and seen
+/// values and notes prefixed by their endpoint, the evidence of all.
+fn merge_fails(fails: &[(Endpoint, Verdict)]) -> Verdict {
     let joined = |f: &dyn Fn(&Verdict) -> Option<String>| -> Option<String> {
         let parts: Vec<String> = fails
             .iter()
@@ -458,14 +468,11 @@ fn judge_each(
     );
     v.expected = joined(&|v| v.expected.clone());
     v.seen = joined(&|v| v.seen.clone());
-    for (e, f) in &fails {
+    for (e, f) in fails {
         v.notes.extend(f.notes.iter().map(|n| format!("{e}: {n}")));
         v = v.with_all(&f.evidence);
     }
-    if slow.is_some() {
-        v = v.note("an endpoint's burst outlasted the window and was not judged");
-    }
-    Err(v)
+    v
 }
 
 /// The three headers of an answer, or a verdict saying which is wrong.
@@ -1152,9 +1159,19 @@ async fn reset_form(cx: &Ctx) -> Result<Verdict, Verdict> {
     Ok(Verdict::info(format!("X-RateLimit-Reset is {form}")).with(&ex))
 }
 
+/// RL-6.1 on get_chats, create_chat, get_messages and send_message of one
+/// fresh user, the four at once (independent buckets): two windows
+/// whatever the number of endpoints.
 async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (endpoint, limit) = read_endpoint(cx)?;
-    let u = own_user_or_skip(cx.fresh_user(false).await)?;
+    on_each_endpoint(cx, "rl61", Rl6::Steady).await
+}
+
+/// RL-6.1 on one endpoint: 60% of the limit per window, for two windows.
+async fn steady(
+    cx: &Ctx,
+    limit: u32,
+    make: &(dyn Fn() -> Request + Sync),
+) -> Result<String, Verdict> {
     let per_window = (limit * 6 / 10).max(1);
     let interval = cx.window() / per_window;
     let total = per_window * 2;
@@ -1163,10 +1180,7 @@ async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
     let t0 = Instant::now();
     for i in 0..total {
         cx.sleep_until(t0 + interval * i).await;
-        let ex = cx
-            .send_unpaced(&Request::to(endpoint).token(&u.creds))
-            .await
-            .step("steady polling")?;
+        let ex = cx.send_unpaced(&make()).await.step("steady polling")?;
         if !ex.is_success() {
             return Err(Verdict::fail(format!("a client at 60% of the limit was refused at request {}", i + 1))
                 .expected(format!("never refused at {per_window} requests per {} s window", cx.window_secs))
@@ -1175,19 +1189,19 @@ async fn steady_client(cx: &Ctx) -> Result<Verdict, Verdict> {
                 .with(&ex));
         }
     }
-    Ok(Verdict::pass(format!(
+    Ok(format!(
         "{total} requests at 60% of {limit} per window, none refused"
-    )))
+    ))
 }
 
-/// Sends `req` in concurrent bursts until a burst sees a refusal, at most
-/// `max` requests: what was accepted, and the first refusal. Refusals are
-/// not counted (CONTRACT: "a refusal ... is not counted"), so the few sent
-/// past the first one change nothing; the bursts keep a phase short on a
-/// slow server.
+/// Sends requests built by `make` in concurrent bursts until a burst sees
+/// a refusal, at most `max` requests: what was accepted, and the first
+/// refusal. Refusals are not counted (CONTRACT: "a refusal ... is not
+/// counted"), so the few sent past the first one change nothing; the bursts
+/// keep a phase short on a slow server.
 async fn count_until_refused(
     cx: &Ctx,
-    req: &Request,
+    make: &(dyn Fn() -> Request + Sync),
     max: u32,
 ) -> Result<(u32, Option<Exchange>), Verdict> {
     let mut n = 0;
@@ -1195,7 +1209,7 @@ async fn count_until_refused(
     while sent < max {
         let width = cx.burst_width(max);
         let k = (max - sent).min(width as u32);
-        let answers = burst_of(cx, k, width, |_| req.clone()).await?;
+        let answers = burst_of(cx, k, width, |_| make()).await?;
         sent += k;
         let mut refusal = None;
         for ex in answers {
@@ -1212,10 +1226,96 @@ async fn count_until_refused(
     Ok((n, None))
 }
 
+/// RL-6.2 on get_chats, create_chat, get_messages and send_message of one
+/// fresh user: its buckets are independent, so the four run at once and the
+/// check takes about a window and a half whatever the number of endpoints.
 async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let (endpoint, limit) = read_endpoint(cx)?;
+    on_each_endpoint(cx, "rl62", Rl6::Slide).await
+}
+
+/// Which RL-6 check [`on_each_endpoint`] runs on each endpoint.
+#[derive(Clone, Copy)]
+enum Rl6 {
+    Steady,
+    Slide,
+}
+
+/// Runs `which` on each limited user endpoint at once, as one fresh user.
+/// Each request is one a conforming server accepts: create_chat names each
+/// chat apart (`{tag}-{endpoint}-{i}`), get_messages and send_message use a
+/// chat of the check's own. One verdict: every failing endpoint named, with
+/// expected and seen; else the first that could not be judged; else `pass`.
+async fn on_each_endpoint(cx: &Ctx, prefix: &str, which: Rl6) -> Result<Verdict, Verdict> {
+    let plan: Vec<(Endpoint, u32)> = USER_ENDPOINTS
+        .iter()
+        .filter_map(|e| cx.limit(*e).map(|l| (*e, l)))
+        .collect();
+    if plan.is_empty() {
+        return Err(Verdict::skip(
+            "the limits file sets no limit for get_chats, create_chat, get_messages or send_message",
+        ));
+    }
     let u = own_user_or_skip(cx.fresh_user(false).await)?;
-    let req = Request::to(endpoint).token(&u.creds);
+    // Another user makes the chat, so the user's create_chat bucket stays
+    // idle (with --no-signup the user is a lent shared one: not it).
+    let other = if u.email == cx.b.email {
+        cx.c.clone()
+    } else {
+        cx.b.clone()
+    };
+    let chat = cx.group(&other, &[&u]).await?;
+    let tag = cx.unique(prefix);
+    for (e, _) in &plan {
+        cx.wait_idle(&u, *e).await;
+    }
+    let (u, o, c, t) = (&u, &other, chat.as_str(), tag.as_str());
+    let runs = plan.iter().map(|&(e, limit)| async move {
+        let seq = std::sync::atomic::AtomicU32::new(0);
+        let make = || {
+            let i = seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            sweep_request(e, u, o, c, &format!("{t}-{}-{i}", e.name()))
+        };
+        let r = match which {
+            Rl6::Steady => steady(cx, limit, &make).await,
+            Rl6::Slide => slide(cx, limit, &make).await,
+        };
+        (e, r)
+    });
+    let results = futures::future::join_all(runs).await;
+    let mut fails: Vec<(Endpoint, Verdict)> = Vec::new();
+    let mut unjudged: Vec<(Endpoint, Verdict)> = Vec::new();
+    let mut passed: Vec<String> = Vec::new();
+    for (e, r) in results {
+        match r {
+            Ok(msg) => passed.push(format!("{e}: {msg}")),
+            Err(v) if v.kind == super::verdict::Kind::Fail => fails.push((e, v)),
+            Err(v) => unjudged.push((e, v)),
+        }
+    }
+    if !fails.is_empty() {
+        let mut v = merge_fails(&fails);
+        for (e, u) in &unjudged {
+            v = v.note(format!("{e} not judged: {}", u.message));
+        }
+        return Err(v);
+    }
+    if let Some((e, first)) = unjudged.first() {
+        let mut v = first.clone().context(e.name());
+        for (e, u) in unjudged.iter().skip(1) {
+            v = v.note(format!("{e} not judged either: {}", u.message));
+        }
+        return Err(v);
+    }
+    Ok(Verdict::pass(passed.join("; ")))
+}
+
+/// RL-6.2 on one endpoint: half the limit, the rest three quarters of a
+/// window later, then what comes back as the first half ages out.
+async fn slide(
+    cx: &Ctx,
+    limit: u32,
+    make: &(dyn Fn() -> Request + Sync),
+) -> Result<String, Verdict> {
     let w = cx.window();
     let half = limit / 2;
     let too_slow = |what: &str| {
@@ -1225,7 +1325,7 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
         ))
     };
     let t0 = Instant::now();
-    let (first, refusal) = count_until_refused(cx, &req, half).await?;
+    let (first, refusal) = count_until_refused(cx, make, half).await?;
     if let Some(r) = refusal {
         return Err(Verdict::fail(format!("refused after {first} of {limit}"))
             .expected(format!("{half} accepted"))
@@ -1238,7 +1338,7 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
     // age, then has a quarter window minus the first phase to work in.
     cx.sleep_until(t0 + w * 3 / 4).await;
     let t2 = Instant::now();
-    let (second, refusal) = count_until_refused(cx, &req, limit + 2).await?;
+    let (second, refusal) = count_until_refused(cx, make, limit + 2).await?;
     if Instant::now() >= t0 + w {
         return Err(too_slow("the second half overran the window"));
     }
@@ -1260,7 +1360,7 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
     }
     let margin = (w / 10).min(Duration::from_secs(1));
     cx.sleep_until(t_half_end + w + margin).await;
-    let (third, refusal) = count_until_refused(cx, &req, limit + 2).await?;
+    let (third, refusal) = count_until_refused(cx, make, limit + 2).await?;
     if Instant::now() >= t2 + w {
         return Err(too_slow(
             "the probe after the first half aged overran the second half's expiry",
@@ -1284,9 +1384,9 @@ async fn sliding_recovery(cx: &Ctx) -> Result<Verdict, Verdict> {
         .note(why)
         .with_all(refusal.as_ref()));
     }
-    Ok(Verdict::pass(format!(
+    Ok(format!(
         "{half} + {second} accepted, then {third} came back as the first half aged"
-    )))
+    ))
 }
 
 async fn login_keeps_window(cx: &Ctx) -> Result<Verdict, Verdict> {

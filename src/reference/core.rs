@@ -329,7 +329,9 @@ impl Core {
             let uncounted_login =
                 endpoint == Endpoint::Login && d.has(Defect::FailedLoginNotCounted);
             let mut verdict = if uncounted_login {
-                inner.limiter.peek(endpoint, who, limit, self.window_mode())
+                inner
+                    .limiter
+                    .peek(endpoint, who, limit, self.window_mode(endpoint))
             } else if endpoint == Endpoint::GetMessages && d.has(Defect::OverLimitByOneGetMessages)
             {
                 // One more than the limit is let through; the headers
@@ -347,7 +349,9 @@ impl Core {
                 && endpoint == Endpoint::CreateChat
                 && d.has(Defect::DoubleCountCreateChat)
             {
-                inner.limiter.record(endpoint, who, self.window_mode());
+                inner
+                    .limiter
+                    .record(endpoint, who, self.window_mode(endpoint));
                 verdict.remaining = verdict.remaining.saturating_sub(1);
             }
             if verdict.allowed && d.has(Defect::DeadlockUnderConcurrency) {
@@ -403,7 +407,7 @@ impl Core {
                     let who = self.subject(endpoint, caller.as_ref(), req);
                     *v = inner
                         .limiter
-                        .check(endpoint, who, limit, self.window_mode());
+                        .check(endpoint, who, limit, self.window_mode(endpoint));
                 }
                 Reply {
                     status: 200,
@@ -519,12 +523,17 @@ impl Core {
         }
     }
 
-    /// How the limiter's window behaves (the RL-6 defects).
-    fn window_mode(&self) -> Mode {
+    /// How the limiter's window of `endpoint` behaves (the RL-6 defects).
+    fn window_mode(&self, endpoint: Endpoint) -> Mode {
         let inner = &*self.inner;
-        if inner.has(Defect::FixedWindow) {
+        if inner.has(Defect::FixedWindow)
+            || (endpoint == Endpoint::SendMessage && inner.has(Defect::FixedWindowSendMessage))
+        {
             Mode::Fixed
-        } else if inner.has(Defect::WindowRestartsOnRequest) {
+        } else if inner.has(Defect::WindowRestartsOnRequest)
+            || (endpoint == Endpoint::CreateChat
+                && inner.has(Defect::WindowRestartsOnRequestCreateChat))
+        {
             Mode::RestartOnRequest
         } else {
             Mode::Sliding
@@ -533,7 +542,7 @@ impl Core {
 
     async fn count(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Pause) -> Verdict {
         let inner = &*self.inner;
-        let window = self.window_mode();
+        let window = self.window_mode(endpoint);
         let racy = inner.has(Defect::RacyCounter)
             || (endpoint == Endpoint::SendMessage && inner.has(Defect::RacyCounterSendMessage));
         if !racy {

@@ -98,7 +98,9 @@ defects! {
     RefuseWith417 = "refuse-with-417", "RL-4b", "refusals are 417 ValidationError without Retry-After";
     ResetInconsistent = "reset-inconsistent", "RL-5", "X-RateLimit-Reset is in milliseconds";
     FixedWindow = "fixed-window", "RL-6", "the window is fixed (aligned to multiples of its length), not sliding";
+    FixedWindowSendMessage = "fixed-window-send-message", "RL-6", "send_message's window is fixed (aligned to multiples of its length), not sliding; the other endpoints slide";
     WindowRestartsOnRequest = "window-restarts-on-request", "RL-6", "every counted request restarts the window, so steady clients are refused";
+    WindowRestartsOnRequestCreateChat = "window-restarts-on-request-create-chat", "RL-6", "every counted create_chat restarts its window, so a steady client is refused; the other endpoints slide";
     LoginResetsWindow = "login-resets-window", "RL-6", "a login empties the user's buckets";
     SharedBucket = "shared-bucket", "RL-7", "buckets are per endpoint, shared by all users";
     PerAddressGetMessages = "per-address-get-messages", "RL-7", "get_messages is limited per client address, not per user";

@@ -27,7 +27,7 @@ fn config_for(d: Defect) -> ServerConfig {
         // `observe` spends the one create_chat on its direct chat.
         RefusedCreateStored => c.with_limit(Endpoint::CreateChat, 1),
         OverLimitByOneGetMessages | PerAddressGetMessages => c.with_limit(Endpoint::GetMessages, 1),
-        FixedWindow => c.with_window(86_400),
+        FixedWindow | FixedWindowSendMessage => c.with_window(86_400),
         NoCorsOnRefusal => c.with_limit(Endpoint::GetChats, 1),
         NoCorsOnPostRefusal => c.with_limit(Endpoint::SendMessage, 1),
         CorsAnyScheme => c.with_production_origin("https://chat.example.com"),
@@ -387,10 +387,32 @@ async fn observe(d: Defect, on: bool) -> String {
         )
         .map(|r| (r == 86_400).to_string())
         .unwrap_or_default(),
+        FixedWindowSendMessage => {
+            // A sliding window's Reset after one request is the whole
+            // window; a fixed one's is what is left of the aligned day.
+            let send = Request::to(Endpoint::SendMessage)
+                .token(&a)
+                .param("chat", &chat)
+                .param("content", "fixed");
+            let whole = |ex: &chat_harness::client::Exchange| {
+                (num(ex, "x-ratelimit-reset") == Some(86_400)).to_string()
+            };
+            let s = whole(&h.send(send).await);
+            let g = whole(&h.send(Request::to(Endpoint::GetChats).token(&a)).await);
+            format!("send_message {s}, get_chats {g}")
+        }
         WindowRestartsOnRequest => {
             h.send(Request::to(Endpoint::GetChats).token(&a)).await;
             tokio::time::sleep(Duration::from_millis(1100)).await;
             let ex = h.send(Request::to(Endpoint::GetChats).token(&a)).await;
+            (num(&ex, "x-ratelimit-reset") == Some(60)).to_string()
+        }
+        WindowRestartsOnRequestCreateChat => {
+            // A restarted window's Reset is the whole window again a
+            // second after the first request; a sliding one's has aged.
+            h.send(group(&a, "restart-1")).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let ex = h.send(group(&a, "restart-2")).await;
             (num(&ex, "x-ratelimit-reset") == Some(60)).to_string()
         }
         LoginResetsWindow => {
@@ -712,7 +734,9 @@ defect_tests!(
     RefuseWith417,
     ResetInconsistent,
     FixedWindow,
+    FixedWindowSendMessage,
     WindowRestartsOnRequest,
+    WindowRestartsOnRequestCreateChat,
     LoginResetsWindow,
     SharedBucket,
     PerAddressGetMessages,
