@@ -339,10 +339,13 @@ impl Ctx {
             waited_ms: AtomicU64::new(0),
             retry_refusals,
         };
+        let started = Instant::now();
         SCOPE
             .scope(scope, async {
                 let out = fut.await;
-                (out, Self::waited())
+                // Waits of concurrent parts (four endpoints at once) overlap:
+                // a check cannot have waited longer than it ran.
+                (out, Self::waited().min(started.elapsed()))
             })
             .await
     }
