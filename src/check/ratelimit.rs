@@ -282,7 +282,8 @@ fn sweep_request(e: Endpoint, user: &User, other: &User, chat: &str, name: &str)
     }
 }
 
-async fn sweep(cx: &Ctx) -> Result<Exhausted, Verdict> {
+/// The user endpoints the limits file limits, with their limits.
+fn limited_user_endpoints(cx: &Ctx) -> Result<Vec<(Endpoint, u32)>, Verdict> {
     let plan: Vec<(Endpoint, u32)> = USER_ENDPOINTS
         .iter()
         .filter_map(|e| cx.limit(*e).map(|l| (*e, l)))
@@ -292,17 +293,26 @@ async fn sweep(cx: &Ctx) -> Result<Exhausted, Verdict> {
             "the limits file sets no limit for get_chats, create_chat, get_messages or send_message",
         ));
     }
+    Ok(plan)
+}
+
+/// A shared user who is not `user`: b, or c when `user` is b (under
+/// --no-signup the check's own user is one of the shared three, lent).
+fn partner(cx: &Ctx, user: &User) -> User {
+    if user.email == cx.b.email {
+        cx.c.clone()
+    } else {
+        cx.b.clone()
+    }
+}
+
+async fn sweep(cx: &Ctx) -> Result<Exhausted, Verdict> {
+    let plan = limited_user_endpoints(cx)?;
     let user = own_user_or_skip(cx.fresh_user(false).await)?;
     let exact = cx.is_new(&user);
     // The other user (RL-7.1) makes the chat, so the sweep's user's
     // create_chat bucket stays idle; both post and read in it.
-    // (With --no-signup the sweep's user is one of the shared three, lent:
-    // then the other is a shared user that is not it.)
-    let other = if user.email == cx.b.email {
-        cx.c.clone()
-    } else {
-        cx.b.clone()
-    };
+    let other = partner(cx, &user);
     let chat = cx.group(&other, &[&user]).await?;
     let tag = cx.unique("rl");
     for (e, _) in &plan {
@@ -1246,23 +1256,11 @@ enum Rl6 {
 /// chat of the check's own. One verdict: every failing endpoint named, with
 /// expected and seen; else the first that could not be judged; else `pass`.
 async fn on_each_endpoint(cx: &Ctx, prefix: &str, which: Rl6) -> Result<Verdict, Verdict> {
-    let plan: Vec<(Endpoint, u32)> = USER_ENDPOINTS
-        .iter()
-        .filter_map(|e| cx.limit(*e).map(|l| (*e, l)))
-        .collect();
-    if plan.is_empty() {
-        return Err(Verdict::skip(
-            "the limits file sets no limit for get_chats, create_chat, get_messages or send_message",
-        ));
-    }
+    let plan = limited_user_endpoints(cx)?;
     let u = own_user_or_skip(cx.fresh_user(false).await)?;
     // Another user makes the chat, so the user's create_chat bucket stays
-    // idle (with --no-signup the user is a lent shared one: not it).
-    let other = if u.email == cx.b.email {
-        cx.c.clone()
-    } else {
-        cx.b.clone()
-    };
+    // idle.
+    let other = partner(cx, &u);
     let chat = cx.group(&other, &[&u]).await?;
     let tag = cx.unique(prefix);
     for (e, _) in &plan {
