@@ -363,7 +363,7 @@ impl Ctx {
     }
 
     /// Time the current check spent waiting on purpose.
-    pub fn waited() -> Duration {
+    fn waited() -> Duration {
         SCOPE
             .try_with(|s| Duration::from_millis(s.waited_ms.load(Ordering::Relaxed)))
             .unwrap_or_default()
@@ -446,22 +446,8 @@ impl Ctx {
                 },
                 None => {
                     let pwd = account.password.clone().unwrap_or_default();
-                    // Setting up a user is not what a check measures: a
-                    // refusal waits for the bucket even in rate-limit checks.
-                    let req = Request::login(&account.email, &pwd);
-                    let ex = self
-                        .send_retrying(&req, true)
-                        .await
-                        .step(&format!("logging in the fresh user {}", account.email))?;
-                    let r: LoginResult = ex
-                        .decode()
-                        .map_err(Verdict::from)
-                        .step(&format!("logging in the fresh user {}", account.email))?;
-                    User {
-                        email: account.email.clone(),
-                        password: Some(pwd),
-                        creds: Credentials::from(&r),
-                    }
+                    let what = format!("logging in the fresh user {}", account.email);
+                    self.log_in(&account.email, pwd, &what).await?
                 }
             };
             self.remember(&user);
@@ -523,24 +509,25 @@ impl Ctx {
         }
         let pwd = user.password.clone().unwrap_or_default();
         let what = format!("logging in the shared user {} again", user.email);
-        let ex = self
-            .send_retrying(&Request::login(&user.email, &pwd), true)
-            .await
-            .step(&what)?;
-        let r: LoginResult = ex.decode().map_err(Verdict::from).step(&what)?;
-        let lent = User {
-            email: user.email.clone(),
-            password: Some(pwd),
-            creds: Credentials::from(&r),
-        };
+        let lent = self.log_in(&user.email, pwd, &what).await?;
         self.remember(&lent);
         Ok(lent)
     }
 
-    /// Whether checks that want users of their own borrow the shared three
-    /// (no spare account left to hand out, and signup forbidden).
-    pub fn lends_shared(&self) -> bool {
-        !self.signup_allowed && self.pool_len() == 0
+    /// Logs a user in for a check's use (`what` names the step in a
+    /// verdict). Setting up a user is not what a check measures: a refusal
+    /// waits for the bucket even in rate-limit checks.
+    async fn log_in(&self, email: &str, pwd: String, what: &str) -> Result<User, Verdict> {
+        let ex = self
+            .send_retrying(&Request::login(email, &pwd), true)
+            .await
+            .step(what)?;
+        let r: LoginResult = ex.decode().map_err(Verdict::from).step(what)?;
+        Ok(User {
+            email: email.to_owned(),
+            password: Some(pwd),
+            creds: Credentials::from(&r),
+        })
     }
 
     /// Whether `user` was signed up by this run: its buckets and chats
@@ -749,13 +736,7 @@ impl Ctx {
         chat: &str,
         content: &str,
     ) -> Result<(SentMessage, Exchange), Verdict> {
-        self.call(
-            &Request::to(Endpoint::SendMessage)
-                .token(&user.creds)
-                .param("chat", chat)
-                .param("content", content),
-        )
-        .await
+        self.call(&send_request(&user.creds, chat, content)).await
     }
 
     pub async fn messages(
@@ -770,6 +751,14 @@ impl Ctx {
 }
 
 /// get_messages as a request, for checks that look at the raw answer.
+/// send_message as `creds` to `chat`.
+pub fn send_request(creds: &Credentials, chat: &str, content: impl Into<String>) -> Request {
+    Request::to(Endpoint::SendMessage)
+        .token(creds)
+        .param("chat", chat)
+        .param("content", content)
+}
+
 pub fn messages_request(
     user: &User,
     chat: &str,

@@ -7,7 +7,7 @@ use crate::client::{Credentials, Encoding, Exchange, Request};
 use crate::contract::Endpoint;
 
 use super::catalog::checks;
-use super::context::{messages_request, Ctx, User};
+use super::context::{messages_request, send_request, Ctx, User};
 use super::verdict::{describe, Step, Verdict};
 
 checks! {
@@ -170,13 +170,6 @@ async fn send_ok(cx: &Ctx, req: &Request, what: &str) -> Result<Exchange, Verdic
     Ok(ex)
 }
 
-fn send_message(creds: &Credentials, chat: &str, content: &str) -> Request {
-    Request::to(Endpoint::SendMessage)
-        .token(creds)
-        .param("chat", chat)
-        .param("content", content)
-}
-
 fn chat_request(endpoint: Endpoint, user: &User, chat: &str) -> Request {
     Request::to(endpoint).token(&user.creds).param("chat", chat)
 }
@@ -204,7 +197,7 @@ async fn ordinary_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
             ("create_chat (POST)", None),
             (
                 "send_message (POST)",
-                Some(o(send_message(&cx.a.creds, &chat, "cors"))),
+                Some(o(send_request(&cx.a.creds, &chat, "cors"))),
             ),
             (
                 "mark_as_read (POST)",
@@ -329,11 +322,11 @@ async fn errors_vary_expose(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "send_message to a missing chat",
-            send_message(&cx.a.creds, &missing, "cors"),
+            send_request(&cx.a.creds, &missing, "cors"),
         ),
         (
             "send_message by a non-participant",
-            send_message(&cx.c.creds, &chat, "cors"),
+            send_request(&cx.c.creds, &chat, "cors"),
         ),
         (
             "send_message without content",
@@ -341,7 +334,7 @@ async fn errors_vary_expose(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "send_message with a wrong secret",
-            send_message(&wrong, &chat, "cors"),
+            send_request(&wrong, &chat, "cors"),
         ),
     ];
     let mut judged = Vec::new();
@@ -448,7 +441,7 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "a refusal of send_message (POST)",
-            send_message(&user.creds, &chat, "spending a bucket"),
+            send_request(&user.creds, &chat, "spending a bucket"),
             post_limit,
         ),
     ];

@@ -12,7 +12,7 @@ use crate::contract::Endpoint;
 
 use super::budget::BucketKey;
 use super::catalog::checks;
-use super::context::{messages_request, Ctx, User};
+use super::context::{messages_request, send_request, Ctx, User};
 use super::verdict::{describe, Step, Verdict};
 
 checks! {
@@ -501,10 +501,7 @@ async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
                 if failed.is_some() {
                     continue;
                 }
-                let req = Request::to(Endpoint::SendMessage)
-                    .token(&u.creds)
-                    .param("chat", &chat)
-                    .param("content", format!("concurrent {i}.{k}"));
+                let req = send_request(&u.creds, &chat, format!("concurrent {i}.{k}"));
                 // Paced: a quota the suite's own earlier checks spent is
                 // waited out, not blamed on the server.
                 match cx.send(&req).await {

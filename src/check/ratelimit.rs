@@ -13,7 +13,7 @@ use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
 
 use super::catalog::checks;
-use super::context::{messages_request, Ctx, User};
+use super::context::{messages_request, send_request, Ctx, User};
 use super::verdict::{describe, Step, Verdict};
 
 checks! {
@@ -274,10 +274,7 @@ fn sweep_request(e: Endpoint, user: &User, other: &User, chat: &str, name: &str)
             )
             .param("chat_type", "Group"),
         Endpoint::GetMessages => messages_request(user, chat, None, Some(1)),
-        Endpoint::SendMessage => Request::to(e)
-            .token(&user.creds)
-            .param("chat", chat)
-            .param("content", name),
+        Endpoint::SendMessage => send_request(&user.creds, chat, name),
         _ => Request::to(e).token(&user.creds),
     }
 }
@@ -609,10 +606,7 @@ async fn headers_on_errors(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "send_message by a non-participant",
-            Request::to(Endpoint::SendMessage)
-                .token(&c.creds)
-                .param("chat", &chat)
-                .param("content", "not a participant"),
+            send_request(&c.creds, &chat, "not a participant"),
         ),
         (
             "get_messages with after=garbage",
@@ -620,10 +614,7 @@ async fn headers_on_errors(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "send_message with an empty content",
-            Request::to(Endpoint::SendMessage)
-                .token(&a.creds)
-                .param("chat", &chat)
-                .param("content", ""),
+            send_request(&a.creds, &chat, ""),
         ),
         (
             "create_chat with a participant who is no user",
@@ -643,10 +634,7 @@ async fn headers_on_errors(cx: &Ctx) -> Result<Verdict, Verdict> {
         ),
         (
             "send_message to a chat that does not exist",
-            Request::to(Endpoint::SendMessage)
-                .token(&a.creds)
-                .param("chat", &missing)
-                .param("content", "nowhere"),
+            send_request(&a.creds, &missing, "nowhere"),
         ),
     ];
     let mut judged = Vec::new();
