@@ -88,6 +88,13 @@ pub enum AccountsError {
     },
 }
 
+impl AccountsError {
+    /// Always a usage error: the accounts the user gave are wrong.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit_code::USAGE
+    }
+}
+
 pub fn load(path: &Path) -> Result<Vec<Account>, AccountsError> {
     let text = crate::input::read(path, "accounts file")?;
     parse(&text, &path.display().to_string())
@@ -177,7 +184,10 @@ pub async fn sign_in(
 pub fn from_args(users: &[String], file: Option<&Path>) -> anyhow::Result<Vec<Account>> {
     let mut out = Vec::new();
     for u in users {
-        out.push(Account::parse_user_arg(u).map_err(|e| crate::UsageError(format!("--user {e}")))?);
+        out.push(
+            Account::parse_user_arg(u)
+                .map_err(|e| crate::error::UsageError(format!("--user {e}")))?,
+        );
     }
     if let Some(f) = file {
         out.extend(load(f)?);

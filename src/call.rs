@@ -10,7 +10,7 @@ use crate::accounts;
 use crate::cli::{CallArgs, GlobalArgs};
 use crate::client::{Auth, Client, ClientConfig, Credentials, Encoding, Exchange, Request};
 use crate::contract::{redact, Endpoint};
-use crate::{exit_code, SetupError, UsageError};
+use crate::error::{exit_code, SetupError, UsageError};
 
 pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
     let endpoint: Endpoint = args

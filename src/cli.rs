@@ -90,10 +90,10 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
 impl Cli {
     /// The checks across flags that clap cannot express: flags a command
     /// would otherwise ignore silently. Runs before anything else.
-    pub fn validate(&self) -> Result<(), crate::UsageError> {
+    pub fn validate(&self) -> Result<(), crate::error::UsageError> {
         let g = &self.global;
         let name = self.command.name();
-        let err = |m: String| Err(crate::UsageError(m));
+        let err = |m: String| Err(crate::error::UsageError(m));
         if g.timeout.is_zero() {
             return err("--timeout 0s would fail every request: give a positive duration, e.g. --timeout 10s".into());
         }
@@ -259,7 +259,8 @@ impl MergeArgs {
             .slos
             .iter()
             .map(|s| {
-                crate::load::slo::Slo::parse(s).map_err(|e| crate::UsageError(format!("--slo {e}")))
+                crate::load::slo::Slo::parse(s)
+                    .map_err(|e| crate::error::UsageError(format!("--slo {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::dist::MergeConfig {
@@ -331,7 +332,7 @@ impl LimitsArgs {
         };
         if let Some(w) = self.window_seconds {
             if !(1..=86_400).contains(&w) {
-                return Err(crate::UsageError(format!(
+                return Err(crate::error::UsageError(format!(
                     "--window-seconds {w}: must be between 1 and 86400"
                 ))
                 .into());
@@ -343,7 +344,7 @@ impl LimitsArgs {
             .iter()
             .map(|s| {
                 s.parse::<Endpoint>()
-                    .map_err(|e| crate::UsageError(format!("--only: {e}")))
+                    .map_err(|e| crate::error::UsageError(format!("--only: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut config = crate::limits::LimitsConfig::new(table, &only)?;
@@ -419,7 +420,7 @@ impl TryFrom<(&GlobalArgs, CheckArgs)> for crate::check::CheckConfig {
 
     fn try_from((global, args): (&GlobalArgs, CheckArgs)) -> anyhow::Result<Self> {
         use crate::check::{CheckConfig, EmbeddedOptions, Selection, Target};
-        use crate::UsageError;
+        use crate::error::UsageError;
         let limits = match &args.limits {
             Some(path) => crate::contract::LimitsTable::load(path)?,
             None => {
@@ -687,9 +688,9 @@ impl CapacityArgs {
     /// The validated configuration these flags describe.
     pub fn config(&self, global: &GlobalArgs) -> anyhow::Result<crate::capacity::CapacityConfig> {
         use crate::capacity::{check_steps, default_steps, CapacityConfig};
+        use crate::error::UsageError;
         use crate::load::scenario::Scenario;
         use crate::load::slo::Slo;
-        use crate::UsageError;
         let scenario = Scenario::load(&self.scenario)?;
         let slos = self
             .slos

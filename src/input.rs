@@ -29,6 +29,13 @@ pub enum InputError {
 }
 
 impl InputError {
+    /// Always a usage error: an input file the user gave is wrong.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit_code::USAGE
+    }
+}
+
+impl InputError {
     /// An error at byte `offset` of `text`, the contents of `file`.
     pub fn at(text: &str, file: &str, offset: usize, message: impl Into<String>) -> InputError {
         let mut offset = offset.min(text.len());

@@ -10,7 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod contract;
 pub mod dist;
-pub mod exit_code;
+pub mod error;
 pub mod input;
 pub mod limits;
 pub mod load;
@@ -22,16 +22,7 @@ pub mod shutdown;
 pub mod token_cache;
 
 use cli::{Cli, Command};
-
-/// A problem with what the user asked for: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// The target could not be reached or set up: exit code 3.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SetupError(pub String);
+use error::{exit_code, SetupError, UsageError};
 
 /// Runs one command line and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
@@ -80,16 +71,24 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Maps an error to its exit code by what caused it.
+/// Maps an error to its exit code: the code of the first cause that names
+/// one, else "could not reach or set up the target".
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
-        if cause.is::<UsageError>()
-            || cause.is::<input::InputError>()
-            || cause.is::<accounts::AccountsError>()
-            || cause.is::<dist::MergeError>()
-        {
-            return exit_code::USAGE;
-        }
+        let code = if let Some(e) = cause.downcast_ref::<UsageError>() {
+            e.exit_code()
+        } else if let Some(e) = cause.downcast_ref::<SetupError>() {
+            e.exit_code()
+        } else if let Some(e) = cause.downcast_ref::<input::InputError>() {
+            e.exit_code()
+        } else if let Some(e) = cause.downcast_ref::<accounts::AccountsError>() {
+            e.exit_code()
+        } else if let Some(e) = cause.downcast_ref::<dist::MergeError>() {
+            e.exit_code()
+        } else {
+            continue;
+        };
+        return code;
     }
     exit_code::UNREACHABLE
 }

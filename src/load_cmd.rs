@@ -3,12 +3,12 @@
 //! verdict printed.
 
 use crate::cli::{GlobalArgs, LoadArgs, MergeArgs, ProvisionArgs};
+use crate::error::UsageError;
 use crate::load::provision::ProvisionConfig;
 use crate::load::scenario::{Ramp, Scenario};
 use crate::load::slo::Slo;
 use crate::load::LoadConfig;
 use crate::reference::Defect;
-use crate::UsageError;
 
 pub fn load_config(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<LoadConfig> {
     let mut scenario = Scenario::load(&args.scenario)?;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(chat_harness::exit_code::UNREACHABLE);
+            return ExitCode::from(chat_harness::error::exit_code::UNREACHABLE);
         }
     };
     ExitCode::from(runtime.block_on(chat_harness::run(cli)))

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use crate::accounts;
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::contract::Endpoint;
+use crate::error::{SetupError, UsageError};
 use crate::reference::{serve, Defect, SeedUser, ServerConfig, Variant};
-use crate::{SetupError, UsageError};
 
 /// Where `--users` writes the accounts when `--accounts-out` is not given.
 pub const DEFAULT_ACCOUNTS_OUT: &str = "reports/serve-accounts.toml";
@@ -26,14 +26,14 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<u8> {
                 d.description()
             )?;
         }
-        return Ok(crate::exit_code::SUCCESS);
+        return Ok(crate::error::exit_code::SUCCESS);
     }
     if args.list_variants {
         let mut out = std::io::stdout().lock();
         for v in Variant::ALL {
             writeln!(out, "{:<20} {}", v.name(), v.description())?;
         }
-        return Ok(crate::exit_code::SUCCESS);
+        return Ok(crate::error::exit_code::SUCCESS);
     }
     let config = config_from(global, &args)?;
     let accounts_out = args.accounts_out.clone().or_else(|| {
@@ -65,7 +65,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<u8> {
     wait_for_signal().await;
     eprintln!("shutting down");
     server.shutdown().await;
-    Ok(crate::exit_code::SUCCESS)
+    Ok(crate::error::exit_code::SUCCESS)
 }
 
 /// The validated configuration a command line asks for.
@@ -254,7 +254,7 @@ mod tests {
             let e = parse(args).unwrap_err();
             assert_eq!(
                 crate::exit_code_for(&e),
-                crate::exit_code::USAGE,
+                crate::error::exit_code::USAGE,
                 "{args:?}: {e}"
             );
         }

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use crate::accounts::Account;
 use crate::contract::{Endpoint, LimitsTable};
+use crate::error::{exit_code, UsageError};
 use crate::load::scenario::{Model, Persona, Ramp, Scenario};
 use crate::load::slo::Slo;
 use crate::load::LoadConfig;
-use crate::{exit_code, UsageError};
 use report::{Break, CapacityReport, Knee, ModelReport, PersonaModel, StepReport};
 
 /// A validated capacity run.
@@ -96,7 +96,7 @@ pub async fn run(cfg: CapacityConfig) -> anyhow::Result<u8> {
     }
     check_steps(&cfg.steps)?;
     std::fs::create_dir_all(&cfg.report_dir).map_err(|e| {
-        crate::SetupError(format!("cannot create {}: {e}", cfg.report_dir.display()))
+        crate::error::SetupError(format!("cannot create {}: {e}", cfg.report_dir.display()))
     })?;
     let model = model_report(&cfg.scenario, &LimitsTable::default());
     let started = Instant::now();

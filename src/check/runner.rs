@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientConfig, Exchange};
 use crate::contract::redact;
-use crate::exit_code;
+use crate::error::exit_code;
+use crate::error::{SetupError, UsageError};
 use crate::reference::{self, RunningServer, ServerConfig};
 use crate::report::console::{self, Style};
 use crate::report::model::{
     self, CheckResult, ExchangeRecord, Options, Outcome, Report, RunStatus, Tool,
 };
-use crate::{SetupError, UsageError};
 
 use super::catalog::{self, CheckDef, Level, Phase};
 use super::context::{Ctx, Setup, SetupFailure};

@@ -115,6 +115,13 @@ pub enum MergeError {
     },
 }
 
+impl MergeError {
+    /// Always a usage error: the shard reports the user gave cannot be merged.
+    pub fn exit_code(&self) -> u8 {
+        crate::error::exit_code::USAGE
+    }
+}
+
 /// One shard's summary and where it came from.
 #[derive(Debug, Clone)]
 pub struct ShardResult {

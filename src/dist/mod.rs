@@ -64,9 +64,9 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
     }
     crate::load::write_reports(&cfg.out, &summary)?;
     let exit_code = if summary.slo_violated() {
-        crate::exit_code::TARGET_FAILED
+        crate::error::exit_code::TARGET_FAILED
     } else {
-        crate::exit_code::SUCCESS
+        crate::error::exit_code::SUCCESS
     };
     Ok(MergeOutcome { summary, exit_code })
 }

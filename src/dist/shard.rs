@@ -16,9 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::UsageError;
 use crate::load::plan::{Plan, PlannedChat, PlannedUser};
 use crate::load::scenario::{Ramp, Scenario};
-use crate::UsageError;
 
 /// Which shard of how many; numbered from 0 (a Kubernetes Indexed Job's
 /// completion index).

@@ -35,7 +35,7 @@ use crate::accounts::Account;
 use crate::client::{Client, ClientConfig, Credentials};
 use crate::contract::ratelimit::{Field, ResetForm};
 use crate::contract::{refusal, Endpoint, LimitsTable};
-use crate::{exit_code, SetupError, UsageError};
+use crate::error::{exit_code, SetupError, UsageError};
 use probe::{burst, client_from, concurrent, refused_had_effect, Burst, Lane, Pairs, Sent};
 use report::{Atomicity, EndpointReport, Finding, LimitsReport, Refusal, Status};
 use window::{classify, Phases, WindowKind};

@@ -39,8 +39,8 @@ use futures::StreamExt;
 use crate::accounts::Account;
 use crate::client::{Client, ClientConfig, Credentials};
 use crate::dist::shard::{Prepared, ShardRun};
+use crate::error::{SetupError, UsageError};
 use crate::reference::{Defect, ServerConfig};
-use crate::{SetupError, UsageError};
 
 pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use behaviour::{Control, Shared};
@@ -477,11 +477,11 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
     // An interrupted run exits 1 like an interrupted check, limits or
     // capacity: what it measured is not the verdict of the whole scenario.
     let exit_code = if revoked {
-        crate::exit_code::UNREACHABLE
+        crate::error::exit_code::UNREACHABLE
     } else if summary.slo_violated() || interrupted {
-        crate::exit_code::TARGET_FAILED
+        crate::error::exit_code::TARGET_FAILED
     } else {
-        crate::exit_code::SUCCESS
+        crate::error::exit_code::SUCCESS
     };
     Ok(LoadOutcome {
         summary,

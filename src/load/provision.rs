@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::accounts::{self, Account};
 use crate::client::{Client, ClientConfig, ClientError, Credentials};
 use crate::contract::RateLimitInfo;
-use crate::SetupError;
+use crate::error::SetupError;
 
 #[derive(Debug, Clone)]
 pub struct ProvisionConfig {
@@ -184,7 +184,7 @@ pub async fn run(cfg: ProvisionConfig) -> anyhow::Result<u8> {
             pace.done(have.len())
         );
     }
-    Ok(crate::exit_code::SUCCESS)
+    Ok(crate::error::exit_code::SUCCESS)
 }
 
 /// What `provision` says while it waits for quota: how far it is, how long

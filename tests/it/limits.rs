@@ -241,7 +241,7 @@ async fn fewer_than_two_accounts_with_passwords_is_a_usage_error() {
         .await
         .expect_err("a usage error");
     let text = e.to_string();
-    assert!(e.is::<chat_harness::UsageError>(), "{text}");
+    assert!(e.is::<chat_harness::error::UsageError>(), "{text}");
     assert!(text.contains("2 accounts with passwords"), "{text}");
     assert!(text.contains("got 1"), "{text}");
     assert!(
