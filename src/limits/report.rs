@@ -105,7 +105,7 @@ impl Finding {
 
 /// How the server refused.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Refusal {
+pub struct RefusalReport {
     /// Status of the first refusal, if one was seen.
     pub status: Option<u16>,
     /// Its `Retry-After`, in seconds.
@@ -153,7 +153,7 @@ pub struct EndpointReport {
     /// when answers disagreed (see `limits.schema.json`).
     pub reset_form: String,
     pub reset: Finding,
-    pub refusal: Refusal,
+    pub refusal: RefusalReport,
     /// The window kind and the probe's arithmetic.
     pub window: Option<WindowVerdict>,
     pub window_finding: Finding,
@@ -380,7 +380,7 @@ pub(crate) mod tests {
             remaining: Finding::ok("fell by one per request from 199 to 0"),
             reset_form: "delta".into(),
             reset: Finding::ok("delta-seconds, at most the window"),
-            refusal: Refusal {
+            refusal: RefusalReport {
                 status: Some(429),
                 retry_after: Some(30),
                 remaining_zero: true,

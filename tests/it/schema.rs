@@ -18,7 +18,7 @@ use chat_harness::contract::{Endpoint, LimitsTable};
 use chat_harness::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::limits::probe::Concurrent;
 use chat_harness::limits::report::{
-    Atomicity, EndpointReport, Finding, LimitsReport, Refusal, Status,
+    Atomicity, EndpointReport, Finding, LimitsReport, RefusalReport, Status,
 };
 use chat_harness::limits::window::{classify, Phases};
 use chat_harness::load::delivery::{DeliveryCounts, DeliveryReport};
@@ -264,7 +264,7 @@ fn limits() -> LimitsReport {
             remaining: Finding::ok("fell by one"),
             reset_form: "mixed (delta, missing)".into(),
             reset: Finding::fail("X-RateLimit-Reset is missing"),
-            refusal: Refusal {
+            refusal: RefusalReport {
                 status: Some(429),
                 retry_after: Some(3),
                 remaining_zero: true,
