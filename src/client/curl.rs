@@ -1,7 +1,7 @@
 //! Rendering a request as a curl command a developer can paste to see the
 //! same answer.
 
-use super::RequestRecord;
+use super::request::RequestRecord;
 
 /// Quotes for a POSIX shell.
 fn sh(s: &str) -> String {

@@ -1,144 +1,16 @@
 //! One request and its response, as evidence: what was sent, what came back,
-//! how long it took, and how to decode it.
+//! how long it took, and how to decode it; and what went wrong with a call
+//! ([`ClientError`], which carries the exchange that shows it).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Auth, ClientError, Encoding, Request, SuccessEnvelope};
+use super::request::RequestRecord;
 use crate::contract::{redact, ErrorEnvelope, RateLimitInfo, Refusal};
-
-/// The request as it went on the wire (secrets included: render it through
-/// [`RequestRecord::redacted`] or [`Exchange::to_curl`] for reports).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RequestRecord {
-    pub method: String,
-    /// Full URL including the query string.
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    /// The parameters, decoded, in order.
-    pub params: Vec<(String, String)>,
-    /// The body as sent (form-encoded or JSON).
-    pub body: Option<String>,
-    #[serde(skip)]
-    pub encoding: Option<&'static str>,
-}
-
-impl RequestRecord {
-    pub(crate) fn build(base: &str, req: &Request) -> RequestRecord {
-        let mut url = format!("{base}{}", req.path);
-        let mut headers = Vec::new();
-        match &req.auth {
-            Auth::None => {}
-            Auth::Token(c) => headers.push(("Authorization".into(), c.header())),
-            Auth::Raw(v) => headers.push(("Authorization".into(), v.clone())),
-        }
-        headers.extend(req.headers.iter().cloned());
-        let encoded = || {
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(req.params.iter())
-                .finish()
-        };
-        let (body, encoding) = match req.encoding {
-            Encoding::Query => {
-                if !req.params.is_empty() {
-                    url.push(if url.contains('?') { '&' } else { '?' });
-                    url.push_str(&encoded());
-                }
-                (None, None)
-            }
-            Encoding::Form => {
-                headers.push((
-                    "Content-Type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ));
-                (Some(encoded()), Some("form"))
-            }
-            Encoding::Json => {
-                headers.push(("Content-Type".into(), "application/json".into()));
-                let obj: serde_json::Map<String, Value> = req
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                (Some(Value::Object(obj).to_string()), Some("json"))
-            }
-        };
-        RequestRecord {
-            method: req.method.as_str().to_owned(),
-            url,
-            headers,
-            params: req.params.clone(),
-            body,
-            encoding,
-        }
-    }
-
-    /// A copy with passwords, secrets and the token's secret masked.
-    pub fn redacted(&self) -> RequestRecord {
-        let mask_params = |params: &[(String, String)]| -> Vec<(String, String)> {
-            params
-                .iter()
-                .map(|(k, v)| {
-                    let v = if redact::is_secret_key(k) {
-                        redact::MASK.into()
-                    } else {
-                        v.clone()
-                    };
-                    (k.clone(), v)
-                })
-                .collect()
-        };
-        let params = mask_params(&self.params);
-        let secrets: Vec<&str> = self
-            .params
-            .iter()
-            .filter(|(k, _)| redact::is_secret_key(k))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        let mut url = self.url.clone();
-        if let Some((path, _)) = self.url.split_once('?') {
-            if self.encoding.is_none() && !params.is_empty() {
-                url = format!(
-                    "{path}?{}",
-                    form_urlencoded::Serializer::new(String::new())
-                        .extend_pairs(params.iter())
-                        .finish()
-                );
-            }
-        }
-        let body = match self.encoding {
-            Some("form") => Some(
-                form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(params.iter())
-                    .finish(),
-            ),
-            _ => self.body.as_ref().map(|b| redact::body_text(b, &secrets)),
-        };
-        RequestRecord {
-            method: self.method.clone(),
-            url,
-            headers: self
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    let v = if k.eq_ignore_ascii_case("authorization") {
-                        redact::authorization(v)
-                    } else {
-                        v.clone()
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-            params,
-            body,
-            encoding: self.encoding,
-        }
-    }
-}
 
 /// A request and the response it got.
 #[derive(Debug, Clone)]
@@ -274,4 +146,68 @@ impl Exchange {
     pub fn to_curl(&self, show_secrets: bool) -> String {
         super::curl::render(&self.request, show_secrets)
     }
+}
+
+/// What went wrong with a call, in a user's words. Variants after `Transport`
+/// carry the exchange that shows it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: connection refused (is the server running?)")]
+    ConnectionRefused { url: String },
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("no complete answer from {url} within {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+    #[error("TLS error talking to {url}: {detail}")]
+    Tls { url: String, detail: String },
+    #[error("the response body from {url} is larger than the cap of {cap} bytes")]
+    BodyTooLarge { url: String, cap: usize },
+    #[error("{url}: the server closed the connection before a complete answer ({detail})")]
+    Closed { url: String, detail: String },
+    #[error("{url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("HTTP {} from {}: {}", .exchange.status, .exchange.request.url, .envelope.as_ref().map(|e| e.summary()).unwrap_or_else(|| "no error envelope".into()))]
+    Api {
+        exchange: Box<Exchange>,
+        envelope: Option<Box<ErrorEnvelope>>,
+    },
+    #[error("the response from {} is not JSON: {detail}", .exchange.request.url)]
+    NotJson {
+        exchange: Box<Exchange>,
+        detail: String,
+    },
+    #[error("the response from {} is JSON of the wrong shape at {path}: {detail}", .exchange.request.url)]
+    Shape {
+        exchange: Box<Exchange>,
+        path: String,
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The exchange behind the error, when a response arrived.
+    pub fn exchange(&self) -> Option<&Exchange> {
+        match self {
+            ClientError::Api { exchange, .. }
+            | ClientError::NotJson { exchange, .. }
+            | ClientError::Shape { exchange, .. } => Some(exchange),
+            _ => None,
+        }
+    }
+
+    /// True when no HTTP response arrived at all.
+    pub fn is_transport(&self) -> bool {
+        self.exchange().is_none()
+    }
+
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        self.exchange().map(|e| e.status)
+    }
+}
+
+/// The success envelope: `message` holds the result; other keys are ignored.
+#[derive(Deserialize)]
+struct SuccessEnvelope<T> {
+    message: T,
 }

@@ -4,19 +4,25 @@
 //! a [`ClientError`] that says what happened, never a panic or a hang: every
 //! request is bounded by a connect timeout and a whole-exchange timeout.
 
+//!
+//! - `request.rs`: the request to send and the request as sent;
+//! - `exchange.rs`: the request with its response, and the errors;
+//! - `curl.rs`: an exchange as a curl command.
+
 mod curl;
 mod exchange;
+mod request;
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::contract::wire::{ChatSummary, LoginResult, Message, Participant, SentMessage, User};
-use crate::contract::{Endpoint, ErrorEnvelope};
+use crate::contract::Endpoint;
 
-pub use exchange::{Exchange, RequestRecord};
+pub use exchange::{ClientError, Exchange};
+pub use request::{Auth, Credentials, Encoding, Request, RequestRecord};
 
 /// How the client talks to a server.
 #[derive(Debug, Clone)]
@@ -46,200 +52,6 @@ impl ClientConfig {
             body_cap: DEFAULT_BODY_CAP,
             local_address: None,
         }
-    }
-}
-
-/// An API key pair. Its `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credentials {
-    pub api_key: String,
-    pub api_secret: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({}:***)", self.api_key)
-    }
-}
-
-impl Credentials {
-    pub fn new(api_key: impl Into<String>, api_secret: impl Into<String>) -> Self {
-        Credentials {
-            api_key: api_key.into(),
-            api_secret: api_secret.into(),
-        }
-    }
-
-    /// The `Authorization` header value: `token KEY:SECRET`.
-    pub fn header(&self) -> String {
-        format!("token {}:{}", self.api_key, self.api_secret)
-    }
-
-    /// Parses `KEY:SECRET`.
-    pub fn parse(s: &str) -> Option<Credentials> {
-        let (k, v) = s.split_once(':')?;
-        (!k.is_empty() && !v.is_empty()).then(|| Credentials::new(k, v))
-    }
-}
-
-impl From<&LoginResult> for Credentials {
-    fn from(r: &LoginResult) -> Self {
-        Credentials::new(&r.api_key, &r.api_secret)
-    }
-}
-
-/// What a request carries in `Authorization`.
-#[derive(Debug, Clone, Default)]
-pub enum Auth {
-    #[default]
-    None,
-    Token(Credentials),
-    /// A raw header value, for probing malformed headers (AUTH-5).
-    Raw(String),
-}
-
-/// How parameters travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// In the query string (GET, OPTIONS).
-    Query,
-    /// `application/x-www-form-urlencoded` body.
-    Form,
-    /// A JSON object body.
-    Json,
-}
-
-/// One request to send; built from an endpoint or a raw path.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: http::Method,
-    /// Absolute path on the server, e.g. `/api/method/frappe_chat.api.login`.
-    pub path: String,
-    pub params: Vec<(String, String)>,
-    pub encoding: Encoding,
-    pub auth: Auth,
-    /// Extra headers (Origin, X-Forwarded-For, ...).
-    pub headers: Vec<(String, String)>,
-}
-
-impl Request {
-    /// A request to `endpoint` with its contract method and encoding.
-    pub fn to(endpoint: Endpoint) -> Request {
-        let (method, encoding) = match endpoint.method() {
-            crate::contract::Method::Get => (http::Method::GET, Encoding::Query),
-            crate::contract::Method::Post => (http::Method::POST, Encoding::Form),
-        };
-        Request {
-            method,
-            path: endpoint.path(),
-            params: Vec::new(),
-            encoding,
-            auth: Auth::None,
-            headers: Vec::new(),
-        }
-    }
-
-    /// login with its two parameters.
-    pub fn login(usr: impl Into<String>, pwd: impl Into<String>) -> Request {
-        Request::to(Endpoint::Login)
-            .param("usr", usr)
-            .param("pwd", pwd)
-    }
-
-    /// signup with its three parameters.
-    pub fn signup(
-        email: impl Into<String>,
-        password: impl Into<String>,
-        full_name: impl Into<String>,
-    ) -> Request {
-        Request::to(Endpoint::Signup)
-            .param("email", email)
-            .param("password", password)
-            .param("full_name", full_name)
-    }
-
-    pub fn param(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
-        self.params.push((k.into(), v.into()));
-        self
-    }
-
-    pub fn token(mut self, c: &Credentials) -> Self {
-        self.auth = Auth::Token(c.clone());
-        self
-    }
-
-    pub fn auth(mut self, auth: Auth) -> Self {
-        self.auth = auth;
-        self
-    }
-
-    pub fn header(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
-        self.headers.push((k.into(), v.into()));
-        self
-    }
-
-    pub fn method(mut self, m: http::Method, encoding: Encoding) -> Self {
-        self.method = m;
-        self.encoding = encoding;
-        self
-    }
-}
-
-/// What went wrong with a call, in a user's words. Variants after `Transport`
-/// carry the exchange that shows it.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot connect to {url}: connection refused (is the server running?)")]
-    ConnectionRefused { url: String },
-    #[error("cannot connect to {url}: {detail}")]
-    Connect { url: String, detail: String },
-    #[error("no complete answer from {url} within {timeout:?}")]
-    Timeout { url: String, timeout: Duration },
-    #[error("TLS error talking to {url}: {detail}")]
-    Tls { url: String, detail: String },
-    #[error("the response body from {url} is larger than the cap of {cap} bytes")]
-    BodyTooLarge { url: String, cap: usize },
-    #[error("{url}: the server closed the connection before a complete answer ({detail})")]
-    Closed { url: String, detail: String },
-    #[error("{url}: {detail}")]
-    Transport { url: String, detail: String },
-    #[error("HTTP {} from {}: {}", .exchange.status, .exchange.request.url, .envelope.as_ref().map(|e| e.summary()).unwrap_or_else(|| "no error envelope".into()))]
-    Api {
-        exchange: Box<Exchange>,
-        envelope: Option<Box<ErrorEnvelope>>,
-    },
-    #[error("the response from {} is not JSON: {detail}", .exchange.request.url)]
-    NotJson {
-        exchange: Box<Exchange>,
-        detail: String,
-    },
-    #[error("the response from {} is JSON of the wrong shape at {path}: {detail}", .exchange.request.url)]
-    Shape {
-        exchange: Box<Exchange>,
-        path: String,
-        detail: String,
-    },
-}
-
-impl ClientError {
-    /// The exchange behind the error, when a response arrived.
-    pub fn exchange(&self) -> Option<&Exchange> {
-        match self {
-            ClientError::Api { exchange, .. }
-            | ClientError::NotJson { exchange, .. }
-            | ClientError::Shape { exchange, .. } => Some(exchange),
-            _ => None,
-        }
-    }
-
-    /// True when no HTTP response arrived at all.
-    pub fn is_transport(&self) -> bool {
-        self.exchange().is_none()
-    }
-
-    /// The HTTP status of an error answer.
-    pub fn status(&self) -> Option<u16> {
-        self.exchange().map(|e| e.status)
     }
 }
 
@@ -528,10 +340,4 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = s.source();
     }
     parts.join(": ")
-}
-
-/// The success envelope: `message` holds the result; other keys are ignored.
-#[derive(Deserialize)]
-pub(crate) struct SuccessEnvelope<T> {
-    pub message: T,
 }
