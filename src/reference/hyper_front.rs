@@ -22,8 +22,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::config::ServerConfig;
-use super::core::{Core, CoreRequest};
 use super::error::ApiError;
+use super::pipeline::{Core, CoreRequest};
 
 const BACKLOG: i32 = 8192;
 /// A client that sends no complete request head within this is dropped.

@@ -46,7 +46,7 @@ pub(crate) enum Mode {
 
 /// The limiter's answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Verdict {
+pub(crate) struct RateDecision {
     pub allowed: bool,
     pub limit: u32,
     /// After this request (0 on refusal).
@@ -108,7 +108,7 @@ impl Limiter {
     }
 
     /// Checks and, when allowed, counts one request: atomically.
-    pub fn check(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Mode) -> Verdict {
+    pub fn check(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Mode) -> RateDecision {
         self.check_at(self.now(), endpoint, who, limit, mode)
     }
 
@@ -119,7 +119,7 @@ impl Limiter {
         who: Subject,
         limit: u32,
         mode: Mode,
-    ) -> Verdict {
+    ) -> RateDecision {
         self.maybe_sweep(now.tick);
         let key = (endpoint, who);
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
@@ -128,7 +128,7 @@ impl Limiter {
     }
 
     /// What `check` would answer, without counting (the racy defect's read).
-    pub fn peek(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Mode) -> Verdict {
+    pub fn peek(&self, endpoint: Endpoint, who: Subject, limit: u32, mode: Mode) -> RateDecision {
         let key = (endpoint, who);
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         let bucket = shard.entry(key).or_default();
@@ -154,7 +154,7 @@ impl Limiter {
         }
     }
 
-    fn apply(&self, at: Now, b: &mut Bucket, limit: u32, mode: Mode, count: bool) -> Verdict {
+    fn apply(&self, at: Now, b: &mut Bucket, limit: u32, mode: Mode, count: bool) -> RateDecision {
         let now = at.tick;
         let limit64 = u64::from(limit);
         match mode {
@@ -212,13 +212,13 @@ impl Limiter {
         }
     }
 
-    fn verdict(&self, allowed: bool, limit: u32, total: u64, reset_ms: u64) -> Verdict {
+    fn verdict(&self, allowed: bool, limit: u32, total: u64, reset_ms: u64) -> RateDecision {
         let remaining = if allowed {
             u64::from(limit).saturating_sub(total) as u32
         } else {
             0
         };
-        Verdict {
+        RateDecision {
             allowed,
             limit,
             remaining,

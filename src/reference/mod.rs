@@ -61,22 +61,24 @@
 //!   `Access-Control-Allow-Credentials: true` and the rate-limit headers
 //!   exposed, on every answer including errors. Preflights answer 204.
 
+mod admission;
 mod config;
-mod core;
 mod defect;
 mod error;
 mod hyper_front;
 mod limiter;
 mod ops;
 mod params;
+mod pipeline;
+mod response;
 mod state;
 mod variant;
 mod wiremock_front;
 
 pub use self::config::{ResetForm, SeedUser, ServerConfig, DEFAULT_PASSWORD};
-pub use self::core::{Core, CoreRequest};
 pub use self::defect::{Defect, UnknownDefect};
 pub use self::hyper_front::{serve, RunningServer};
 pub use self::ops::{DEFAULT_LIMIT, LIMIT_CAP};
+pub use self::pipeline::{Core, CoreRequest};
 pub use self::variant::{UnknownVariant, Variant, DEFAULT_LATENCY, LOCAL_ZONE_OFFSET_SECS};
 pub use self::wiremock_front::{start_mock, CoreResponder, REFERENCE_PRIORITY};

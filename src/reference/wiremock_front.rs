@@ -12,7 +12,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::config::ServerConfig;
-use super::core::{Core, CoreRequest};
+use super::pipeline::{Core, CoreRequest};
 
 /// The lowest wiremock priority: every other mock wins.
 pub const REFERENCE_PRIORITY: u8 = u8::MAX;
