@@ -12,7 +12,7 @@ use crate::client::Credentials;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+struct CachedPair {
     target: String,
     email: String,
     api_key: String,
@@ -21,7 +21,7 @@ struct Entry {
 
 /// The cache folder: `$XDG_CACHE_HOME/chat-harness/tokens`, else
 /// `$HOME/.cache/chat-harness/tokens`; None when neither is set (absolute).
-pub fn dir() -> Option<PathBuf> {
+pub(crate) fn dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
@@ -41,7 +41,7 @@ fn key(target: &str) -> &str {
 
 /// The file of `email` on `target`: a readable name, letters, digits and
 /// `.@-` kept, anything else `_` (the file itself says whom it is for).
-pub fn path(dir: &Path, target: &str, email: &str) -> PathBuf {
+pub(crate) fn path(dir: &Path, target: &str, email: &str) -> PathBuf {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
@@ -57,21 +57,26 @@ pub fn path(dir: &Path, target: &str, email: &str) -> PathBuf {
 }
 
 /// The pair kept for `email` on `target`, if one is (and is that user's).
-pub fn load(dir: &Path, target: &str, email: &str) -> Option<Credentials> {
+pub(crate) fn load(dir: &Path, target: &str, email: &str) -> Option<Credentials> {
     let text = std::fs::read_to_string(path(dir, target, email)).ok()?;
-    let e: Entry = toml::from_str(&text).ok()?;
+    let e: CachedPair = toml::from_str(&text).ok()?;
     (e.target == key(target) && e.email == email).then(|| Credentials::new(e.api_key, e.api_secret))
 }
 
 /// Keeps the pair, readable by the owner only.
-pub fn store(dir: &Path, target: &str, email: &str, creds: &Credentials) -> std::io::Result<()> {
+pub(crate) fn store(
+    dir: &Path,
+    target: &str,
+    email: &str,
+    creds: &Credentials,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    let text = toml::to_string(&Entry {
+    let text = toml::to_string(&CachedPair {
         target: key(target).to_owned(),
         email: email.to_owned(),
         api_key: creds.api_key.clone(),
@@ -100,7 +105,7 @@ pub fn store(dir: &Path, target: &str, email: &str, creds: &Credentials) -> std:
 }
 
 /// Forgets the pair (the server refused it).
-pub fn forget(dir: &Path, target: &str, email: &str) {
+pub(crate) fn forget(dir: &Path, target: &str, email: &str) {
     let _ = std::fs::remove_file(path(dir, target, email));
 }
 

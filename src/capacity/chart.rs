@@ -8,7 +8,7 @@ use super::report::{CapacityReport, StepReport};
 /// solid and modelled dashed) against users, with the `delivery.p99`
 /// objective as a line and the knee marked only when one was found (a step
 /// held and a later one broke).
-pub fn chart(r: &CapacityReport) -> String {
+pub(crate) fn chart(r: &CapacityReport) -> String {
     use crate::load::slo::{Slo, Threshold};
     use crate::report::chart::{self, err, nice_max, number_label, Entry, Mark, BLUE, GREEN, RED};
     use plotters::prelude::*;

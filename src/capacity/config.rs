@@ -32,7 +32,7 @@ pub struct CapacityConfig {
 }
 
 /// How steps are chosen when the command line does not list them.
-pub fn default_steps(scenario: &Scenario) -> Vec<u32> {
+pub(crate) fn default_steps(scenario: &Scenario) -> Vec<u32> {
     match &scenario.ramp {
         Ramp::Steps { steps } => steps.iter().map(|s| s.users).collect(),
         Ramp::Rate { .. } => {
@@ -43,7 +43,7 @@ pub fn default_steps(scenario: &Scenario) -> Vec<u32> {
 }
 
 /// Validates a rising list of steps.
-pub fn check_steps(steps: &[u32]) -> Result<(), UsageError> {
+pub(crate) fn check_steps(steps: &[u32]) -> Result<(), UsageError> {
     if steps.is_empty() {
         return Err(UsageError(
             "capacity needs at least one step of users".into(),

@@ -23,11 +23,18 @@ use crate::load::scenario::{Ramp, Scenario};
 use crate::load::LoadConfig;
 use report::{Break, CapacityReport, Knee, StepReport};
 
-pub use config::{check_steps, default_steps, CapacityConfig};
-pub use predict::{model_report, predicted_rps};
+pub use config::CapacityConfig;
+pub(crate) use config::{check_steps, default_steps};
+pub use predict::model_report;
+pub(crate) use predict::predicted_rps;
 
 /// The scenario at one step: its mix and topology with `users` users.
-pub fn step_scenario(base: &Scenario, users: u32, ramp: Duration, hold: Duration) -> Scenario {
+pub(crate) fn step_scenario(
+    base: &Scenario,
+    users: u32,
+    ramp: Duration,
+    hold: Duration,
+) -> Scenario {
     let mut s = base.clone();
     s.name = format!("{}-{users}u", base.name);
     s.users = users;
@@ -187,7 +194,7 @@ impl CapacityReport {
 
     /// Writes capacity.json, capacity.md and capacity.svg (rewritten after
     /// every step, so an interrupted run leaves what it measured).
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let write = |name: &str, bytes: &[u8]| {
             std::fs::write(dir.join(name), bytes)
                 .with_context(|| format!("cannot write {}/{name}", dir.display()))

@@ -183,7 +183,7 @@ pub fn model_report(s: &Scenario, limits: &LimitsTable) -> ModelReport {
 /// Requests per second the model predicts over a step's hold phase (the
 /// window [ramp, ramp + hold) that the measurement uses too): users start
 /// evenly over the ramp, so each is some way into its start-up polls.
-pub fn predicted_rps(s: &Scenario, users: u32, ramp: Duration, hold: Duration) -> f64 {
+pub(crate) fn predicted_rps(s: &Scenario, users: u32, ramp: Duration, hold: Duration) -> f64 {
     let total: u32 = s.personas.iter().map(|p| p.weight).sum::<u32>().max(1);
     let lambda = message_rate(s);
     let (ramp, hold) = (ramp.as_secs_f64(), hold.as_secs_f64());

@@ -149,7 +149,7 @@ impl StepReport {
     }
 
     /// One progress line.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "{} users: {} · {:.0} req/s (model {:.0}) · latency p99 {:.1} ms · delivery p99 {:.0} ms · {} lost · {} errors{}",
             self.users,

@@ -23,7 +23,7 @@ fn verdict(r: &CapacityReport) -> String {
 }
 
 /// The console summary.
-pub fn console(r: &CapacityReport) -> String {
+pub(crate) fn console(r: &CapacityReport) -> String {
     let mut out = String::new();
     for s in &r.steps {
         let _ = writeln!(out, "{}", s.line());
@@ -38,7 +38,7 @@ pub fn console(r: &CapacityReport) -> String {
 }
 
 /// `capacity.md`.
-pub fn markdown(r: &CapacityReport) -> String {
+pub(crate) fn markdown(r: &CapacityReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Capacity of {} for {}\n", r.target, r.scenario);
     let _ = writeln!(out, "**{}**\n", verdict(r));

@@ -41,7 +41,7 @@ pub struct ClientConfig {
 
 /// 8 MiB: far above any honest answer, small enough that a hostile server
 /// cannot exhaust memory.
-pub const DEFAULT_BODY_CAP: usize = 8 << 20;
+const DEFAULT_BODY_CAP: usize = 8 << 20;
 
 impl ClientConfig {
     pub fn new(base_url: impl Into<String>) -> Self {

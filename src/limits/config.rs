@@ -55,7 +55,7 @@ impl LimitsConfig {
     /// requests themselves take: the main timeline (t0, t0+W/2, just after
     /// t0+W), atomicity a window after B's last request when there is no
     /// third account, then the login probe.
-    pub fn expected_duration(&self, accounts: usize) -> Duration {
+    pub(crate) fn expected_duration(&self, accounts: usize) -> Duration {
         let w = self.window();
         let s = slack(w);
         let main = w + s + Duration::from_secs(1);

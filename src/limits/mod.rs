@@ -220,7 +220,7 @@ pub fn exit_code_of(report: &LimitsReport) -> u8 {
 
 /// The whole command: against `target`, or the embedded reference server
 /// configured with the expected limits when there is none.
-pub async fn run(
+pub(crate) async fn run(
     target: Option<String>,
     accounts: Vec<Account>,
     timeout: Duration,

@@ -314,7 +314,7 @@ pub fn console(report: &LimitsReport) -> String {
 }
 
 /// `limits.md`: the table and every finding, fit for a CI job summary.
-pub fn markdown(report: &LimitsReport) -> String {
+pub(crate) fn markdown(report: &LimitsReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Rate limits of {}\n", report.target);
     let _ = writeln!(

@@ -56,7 +56,7 @@ pub(crate) struct RateDecision {
 }
 
 #[derive(Default)]
-struct Bucket {
+struct ServerBucket {
     /// (millisecond tick, requests counted in it), oldest first.
     log: VecDeque<(u64, u32)>,
     total: u64,
@@ -77,7 +77,7 @@ struct Now {
 pub(crate) struct Limiter {
     window_ms: u64,
     start: Instant,
-    shards: Vec<Mutex<HashMap<Key, Bucket>>>,
+    shards: Vec<Mutex<HashMap<Key, ServerBucket>>>,
     checks: AtomicU64,
 }
 
@@ -101,7 +101,7 @@ impl Limiter {
         }
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Bucket>> {
+    fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, ServerBucket>> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         &self.shards[(h.finish() as usize) % SHARDS]
@@ -154,7 +154,14 @@ impl Limiter {
         }
     }
 
-    fn apply(&self, at: Now, b: &mut Bucket, limit: u32, mode: Mode, count: bool) -> RateDecision {
+    fn apply(
+        &self,
+        at: Now,
+        b: &mut ServerBucket,
+        limit: u32,
+        mode: Mode,
+        count: bool,
+    ) -> RateDecision {
         let now = at.tick;
         let limit64 = u64::from(limit);
         match mode {
@@ -226,7 +233,7 @@ impl Limiter {
         }
     }
 
-    fn expire(&self, b: &mut Bucket, now: u64) {
+    fn expire(&self, b: &mut ServerBucket, now: u64) {
         while let Some(&(t, n)) = b.log.front() {
             if t + self.window_ms > now {
                 break;

@@ -26,7 +26,7 @@ pub(crate) const LAST_MESSAGE_PREFIX: usize = 100;
 pub(crate) const MAX_CONTENT_CHARS: usize = 100_000;
 
 /// A user with its token pair.
-pub(crate) struct User {
+pub(crate) struct StoredUser {
     pub id: u32,
     pub email: Arc<str>,
     pub full_name: String,
@@ -44,22 +44,22 @@ pub(crate) struct Caller {
 
 #[derive(Default)]
 pub(crate) struct Users {
-    pub list: Vec<User>,
+    pub list: Vec<StoredUser>,
     pub by_email: HashMap<Arc<str>, u32>,
     pub by_key: HashMap<String, u32>,
 }
 
 impl Users {
-    pub fn get(&self, id: u32) -> Option<&User> {
+    pub fn get(&self, id: u32) -> Option<&StoredUser> {
         self.list.get(id as usize)
     }
 
-    pub fn by_email(&self, email: &str) -> Option<&User> {
+    pub fn by_email(&self, email: &str) -> Option<&StoredUser> {
         self.by_email.get(email).and_then(|id| self.get(*id))
     }
 
     /// Adds a user with a fresh pair; `None` when the e-mail is taken.
-    pub fn add(&mut self, email: &str, password: &str, full_name: &str) -> Option<&User> {
+    pub fn add(&mut self, email: &str, password: &str, full_name: &str) -> Option<&StoredUser> {
         if self.by_email.contains_key(email) {
             return None;
         }
@@ -68,7 +68,7 @@ impl Users {
         let (api_key, api_secret) = (new_token(), new_token());
         self.by_email.insert(email.clone(), id);
         self.by_key.insert(api_key.clone(), id);
-        self.list.push(User {
+        self.list.push(StoredUser {
             id,
             email,
             full_name: full_name.to_owned(),
@@ -121,14 +121,14 @@ impl Chat {
 
 #[derive(Default)]
 pub(crate) struct ChatData {
-    pub participants: Vec<Participant>,
+    pub participants: Vec<Member>,
     pub messages: Vec<Msg>,
     /// The last `creation` handed out, in microseconds.
     pub last_creation: Option<i64>,
 }
 
 impl ChatData {
-    pub fn participant(&self, email: &str) -> Option<&Participant> {
+    pub fn participant(&self, email: &str) -> Option<&Member> {
         self.participants.iter().find(|p| &*p.user == email)
     }
 
@@ -145,7 +145,7 @@ impl ChatData {
     }
 }
 
-pub(crate) struct Participant {
+pub(crate) struct Member {
     pub user: Arc<str>,
     pub joined_at: String,
     pub last_read_at: Option<String>,
@@ -200,7 +200,7 @@ impl Chats {
             data: Mutex::new(ChatData {
                 participants: members
                     .iter()
-                    .map(|m| Participant {
+                    .map(|m| Member {
                         user: m.clone(),
                         joined_at: now.clone(),
                         last_read_at: None,
@@ -240,10 +240,10 @@ pub(crate) fn render(micros: i64) -> String {
 /// `{"message": value}` as bytes.
 pub(crate) fn envelope<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ApiError> {
     #[derive(Serialize)]
-    struct Env<'a, T: ?Sized> {
+    struct MessageEnvelope<'a, T: ?Sized> {
         message: &'a T,
     }
-    serde_json::to_vec(&Env { message: value })
+    serde_json::to_vec(&MessageEnvelope { message: value })
         .map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))
 }
 

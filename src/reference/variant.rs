@@ -55,7 +55,7 @@ variants! {
 pub const DEFAULT_LATENCY: Duration = Duration::from_millis(300);
 
 /// The `local-zone` variant's offset from UTC: +05:30, in seconds.
-pub const LOCAL_ZONE_OFFSET_SECS: i64 = 5 * 3600 + 30 * 60;
+pub(crate) const LOCAL_ZONE_OFFSET_SECS: i64 = 5 * 3600 + 30 * 60;
 
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -15,11 +15,11 @@ use super::config::ServerConfig;
 use super::pipeline::{Core, CoreRequest};
 
 /// The lowest wiremock priority: every other mock wins.
-pub const REFERENCE_PRIORITY: u8 = u8::MAX;
+pub(crate) const REFERENCE_PRIORITY: u8 = u8::MAX;
 
 /// Answers every request from a [`Core`].
 #[derive(Clone)]
-pub struct CoreResponder {
+pub(crate) struct CoreResponder {
     core: Core,
 }
 

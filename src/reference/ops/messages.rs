@@ -13,8 +13,8 @@ use crate::reference::pipeline::{pause, Inner, Pause};
 use crate::reference::state::{envelope, Caller, Chat, Msg, MAX_CONTENT_CHARS, VISIBILITY_DELAY};
 
 /// Default and largest page of get_messages (POLL-2, POLL-8: clamped above).
-pub const DEFAULT_LIMIT: usize = 50;
-pub const LIMIT_CAP: usize = 500;
+const DEFAULT_LIMIT: usize = 50;
+const LIMIT_CAP: usize = 500;
 
 /// name, content, message_type, visible_from.
 type MsgParts = (String, String, String, Option<Instant>);

@@ -10,5 +10,3 @@
 mod chats;
 mod messages;
 mod users;
-
-pub use messages::{DEFAULT_LIMIT, LIMIT_CAP};
