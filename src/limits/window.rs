@@ -1,4 +1,4 @@
-//! Telling window kinds apart from the outside. The probe (see `probe.rs`)
+//! Telling window kinds apart from the outside. The probe (see `probe/`)
 //! spends half the limit at t0, fills the bucket at t0 + W/2, and asks again
 //! just after t0 + W:
 //!
