@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::accounts::Account;
 use crate::contract::LimitsTable;
-use crate::reference::{Defect, ResetStyle};
+use crate::reference::{Defect, ResetForm};
 
 pub use catalog::{CheckDef, Level, Selection};
 pub use runner::run;
@@ -45,7 +45,7 @@ pub enum Target {
 /// How the embedded reference server is started.
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedOptions {
-    pub reset_form: ResetStyle,
+    pub reset_form: ResetForm,
     /// Defects to switch on (self-tests).
     pub defects: Vec<Defect>,
 }

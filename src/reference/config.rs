@@ -54,10 +54,9 @@ fn default_full_name(email: &str) -> String {
     }
 }
 
-/// How the reference server writes `X-RateLimit-Reset` (RL-5 allows both;
-/// `contract::ratelimit::ResetForm` is the form a client reads in an answer).
+/// How `X-RateLimit-Reset` is expressed (RL-5 allows both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResetStyle {
+pub enum ResetForm {
     /// Seconds until capacity returns.
     #[default]
     Delta,
@@ -65,13 +64,13 @@ pub enum ResetStyle {
     Epoch,
 }
 
-impl std::str::FromStr for ResetStyle {
+impl std::str::FromStr for ResetForm {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "delta" => Ok(ResetStyle::Delta),
-            "epoch" => Ok(ResetStyle::Epoch),
+            "delta" => Ok(ResetForm::Delta),
+            "epoch" => Ok(ResetForm::Epoch),
             _ => Err(format!("{s:?}: expected delta or epoch")),
         }
     }
@@ -86,7 +85,7 @@ pub struct ServerConfig {
     pub generated_users: usize,
     /// Enforced limits and their window; endpoints absent are unlimited.
     pub limits: LimitsTable,
-    pub reset_form: ResetStyle,
+    pub reset_form: ResetForm,
     /// The allowed origin besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub production_origin: Option<String>,
     pub defects: BTreeSet<Defect>,
@@ -108,7 +107,7 @@ impl Default for ServerConfig {
                 .collect(),
             generated_users: 0,
             limits: LimitsTable::default(),
-            reset_form: ResetStyle::Delta,
+            reset_form: ResetForm::Delta,
             production_origin: None,
             defects: BTreeSet::new(),
             variants: BTreeSet::new(),
@@ -172,7 +171,7 @@ impl ServerConfig {
         self
     }
 
-    pub fn with_reset_form(mut self, form: ResetStyle) -> Self {
+    pub fn with_reset_form(mut self, form: ResetForm) -> Self {
         self.reset_form = form;
         self
     }

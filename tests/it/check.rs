@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chat_harness::check::runner::{execute, RunOutput};
 use chat_harness::check::{catalog, CheckConfig, EmbeddedOptions, Selection, Target};
-use chat_harness::reference::{Defect, ResetStyle};
+use chat_harness::reference::{Defect, ResetForm};
 use chat_harness::report::model::{Outcome, RunStatus};
 use futures::StreamExt;
 
@@ -19,7 +19,7 @@ const SHORT_WINDOW: u64 = 2;
 fn config(defects: &[Defect], only: &[&str], skip: &[&str], window: u64) -> CheckConfig {
     let mut c = CheckConfig::embedded();
     c.target = Target::Embedded(EmbeddedOptions {
-        reset_form: ResetStyle::Delta,
+        reset_form: ResetForm::Delta,
         defects: defects.to_vec(),
     });
     c.selection = Selection {
@@ -81,7 +81,7 @@ async fn clean_reference_passes_with_delta_and_epoch_reset() {
     );
     let mut c = config(&[], &[], &["slow"], 60);
     c.target = Target::Embedded(EmbeddedOptions {
-        reset_form: ResetStyle::Epoch,
+        reset_form: ResetForm::Epoch,
         defects: vec![],
     });
     let out = run(c).await;
