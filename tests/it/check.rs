@@ -361,7 +361,7 @@ async fn known_failing_and_exit_codes() {
 
 #[tokio::test]
 async fn usage_and_setup_errors_have_their_exit_codes() {
-    let code = |e: &anyhow::Error| chat_harness::exit_code_for(e);
+    let code = |e: &anyhow::Error| chat_harness::cli::exit_code_for(e);
     let mut sink = Vec::new();
     let e = execute(config(&[], &["NO-SUCH-CHECK"], &[], 60), &mut sink)
         .await
