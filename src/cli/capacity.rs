@@ -72,20 +72,16 @@ impl CapacityArgs {
             _ => default_steps(&scenario),
         };
         check_steps(&steps)?;
-        if global.target.is_some() && self.unlimited {
+        let target = super::target::Target::of(global)?;
+        if !target.is_embedded() && self.unlimited {
             return Err(UsageError(
                 "--unlimited applies to the embedded server only (no --target)".into(),
             )
             .into());
         }
-        let accounts = if global.target.is_some() {
-            crate::accounts::from_args(&global.users, global.accounts.as_deref())?
-        } else {
-            Vec::new()
-        };
+        let (target, accounts) = target.into_parts();
         let largest = steps.iter().copied().max().unwrap_or(0);
-        if let Some(url) = global
-            .target
+        if let Some(url) = target
             .as_ref()
             .filter(|_| accounts.len() < largest as usize)
         {
@@ -106,7 +102,7 @@ impl CapacityArgs {
             ramp: self.ramp,
             hold: self.hold,
             budget: self.budget,
-            target: global.target.clone(),
+            target,
             accounts,
             timeout: global.timeout,
             report_dir,

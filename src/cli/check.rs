@@ -108,8 +108,8 @@ impl CheckArgs {
                     .map_err(|e| UsageError(format!("--defect: {e}")))?,
             );
         }
-        let target = match &global.target {
-            Some(url) => {
+        let (target, accounts) = match super::target::Target::of(global)?.into_parts() {
+            (Some(url), accounts) => {
                 if !defects.is_empty() || args.reset_form != "delta" {
                     return Err(UsageError(
                         "--defect and --reset-form apply to the embedded server only (no --target)"
@@ -117,13 +117,16 @@ impl CheckArgs {
                     )
                     .into());
                 }
-                url::Url::parse(url).map_err(|e| UsageError(format!("--target {url:?}: {e}")))?;
-                Target::Url(url.clone())
+                url::Url::parse(&url).map_err(|e| UsageError(format!("--target {url:?}: {e}")))?;
+                (Target::Url(url), accounts)
             }
-            None => Target::Embedded(EmbeddedOptions {
-                reset_form,
-                defects,
-            }),
+            (None, accounts) => (
+                Target::Embedded(EmbeddedOptions {
+                    reset_form,
+                    defects,
+                }),
+                accounts,
+            ),
         };
         let embedded = matches!(target, Target::Embedded(_));
         let window_seconds = match args.window_seconds {
@@ -133,11 +136,6 @@ impl CheckArgs {
             // the slow checks quick.
             None if embedded => crate::check::runner::EMBEDDED_WINDOW,
             None => limits.window_seconds,
-        };
-        let accounts = if embedded {
-            Vec::new()
-        } else {
-            crate::accounts::from_args(&global.users, global.accounts.as_deref())?
         };
         Ok(CheckConfig {
             target,

@@ -61,6 +61,6 @@ impl LimitsArgs {
 
 pub(super) async fn run(global: &GlobalArgs, args: LimitsArgs) -> anyhow::Result<u8> {
     let config = args.config(global)?;
-    let accounts = crate::accounts::from_args(&global.users, global.accounts.as_deref())?;
-    crate::limits::run(global.target.clone(), accounts, global.timeout, config).await
+    let (target, accounts) = super::target::Target::of(global)?.into_parts();
+    crate::limits::run(target, accounts, global.timeout, config).await
 }

@@ -87,20 +87,17 @@ impl LoadArgs {
                     .map_err(|e| UsageError(format!("--defect {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if global.target.is_some() && (!defects.is_empty() || args.unlimited) {
+        let target = super::target::Target::of(global)?;
+        if !target.is_embedded() && (!defects.is_empty() || args.unlimited) {
             return Err(UsageError(
                 "--defect and --unlimited apply to the embedded server only (no --target)".into(),
             )
             .into());
         }
-        let accounts = if global.target.is_some() {
-            crate::accounts::from_args(&global.users, global.accounts.as_deref())?
-        } else {
-            Vec::new()
-        };
+        let (target, accounts) = target.into_parts();
         Ok(LoadConfig {
             scenario,
-            target: global.target.clone(),
+            target,
             accounts,
             timeout: global.timeout,
             report_root: args.reports.clone().unwrap_or_else(|| "reports".into()),

@@ -13,6 +13,7 @@ mod merge;
 mod parse;
 mod provision;
 mod serve;
+mod target;
 
 use std::path::PathBuf;
 use std::time::Duration;
