@@ -6,8 +6,8 @@ use std::time::Instant;
 use crate::client::{Credentials, Encoding, Exchange, Request};
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, send_request, Ctx, User};
+use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
 checks! {

@@ -4,8 +4,8 @@
 use crate::client::{Encoding, Exchange, Request};
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, Ctx};
+use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
 checks! {

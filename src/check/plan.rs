@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::catalog::CheckDef;
+use super::definition::CheckDef;
 use crate::contract::{Endpoint, LimitsTable};
 
 /// Fresh users taken by the checks, by what they share: a fixture built
@@ -209,7 +209,7 @@ pub fn named_ids() -> impl Iterator<Item = &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::catalog;
+    use crate::check::catalogue;
 
     fn limits() -> LimitsTable {
         LimitsTable {
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn every_named_check_exists() {
-        let all = catalog::all();
+        let all = catalogue();
         for id in named_ids() {
             assert!(
                 all.iter().any(|c| c.id == id),
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn three_accounts_at_a_60s_window() {
-        let all = catalog::all();
+        let all = catalogue();
         let p = Plan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.fresh_users, 5);
         assert_eq!(p.signups, 10);

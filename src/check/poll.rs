@@ -11,8 +11,8 @@ use crate::contract::wire::{ChatSummary, Message, Participant};
 use crate::contract::Endpoint;
 
 use super::budget::BucketKey;
-use super::catalog::checks;
 use super::context::{messages_request, send_request, Ctx, User};
+use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
 checks! {

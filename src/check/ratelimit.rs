@@ -12,8 +12,8 @@ use crate::contract::ratelimit::ResetForm;
 use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, send_request, Ctx, User};
+use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
 checks! {

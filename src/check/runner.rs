@@ -17,8 +17,8 @@ use crate::report::model::{
     self, CheckResult, ExchangeRecord, Options, Outcome, Report, RunStatus, Tool,
 };
 
-use super::catalog::{self, CheckDef, Level, Phase};
 use super::context::{Ctx, Setup, SetupFailure};
+use super::definition::{CheckDef, Level, Phase};
 use super::plan::Plan;
 use super::verdict::{Kind, Verdict};
 use super::{CheckConfig, Target};
@@ -59,7 +59,7 @@ pub async fn execute(
     config: CheckConfig,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Option<RunOutput>> {
-    let mut selected = config.selection.apply(catalog::all());
+    let mut selected = config.selection.apply(super::catalogue());
     if selected.is_empty() {
         return Err(UsageError(
             "no check selected: see `chat-harness check --list` for IDs, clauses and tags".into(),
