@@ -415,7 +415,7 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
     // The rate-limit checks' spent user, when they ran: no fresh user, and
     // its get_chats bucket may still be spent. Its send_message bucket is
     // its own: nothing else sends as that user.
-    let (user, whose) = match cx.shared.exhausted.get() {
+    let (user, whose) = match cx.fixtures.exhausted.get() {
         Some(Ok(x)) => (x.user.clone(), "the rate-limit checks' spent user"),
         _ => (
             cx.fresh_user(false)

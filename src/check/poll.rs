@@ -660,7 +660,7 @@ async fn garbage_after(cx: &Ctx) -> Result<Verdict, Verdict> {
 
 /// A chat holding 101 messages, built once per run and shared by POLL-8.
 async fn big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
-    cx.shared
+    cx.fixtures
         .big_chat
         .get_or_init(|| build_big_chat(cx))
         .await

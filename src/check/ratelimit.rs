@@ -12,7 +12,7 @@ use crate::contract::ratelimit::ResetForm;
 use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
 
-use super::context::{messages_request, send_request, Ctx, User};
+use super::context::{messages_request, send_request, Ctx, Exhausted, OtherUser, Spent, User};
 use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
@@ -70,81 +70,6 @@ const USER_ENDPOINTS: [Endpoint; 4] = [
     Endpoint::GetMessages,
     Endpoint::SendMessage,
 ];
-
-/// One endpoint's bucket, spent by the sweep in one burst of more than
-/// its limit from an idle bucket.
-#[derive(Clone)]
-pub struct Spent {
-    pub endpoint: Endpoint,
-    pub limit: u32,
-    /// Every answer, in the order the requests were built (request `i`
-    /// carries `i` in its chat name or content).
-    pub answers: Vec<Exchange>,
-    /// Whether the burst took longer than a window (nothing about the
-    /// count can be judged then).
-    pub too_slow: Option<Verdict>,
-}
-
-impl Spent {
-    fn accepted(&self) -> u32 {
-        self.answers.iter().filter(|ex| ex.is_success()).count() as u32
-    }
-
-    /// The answers the limiter counted: everything but its refusals
-    /// (counted whatever the final status).
-    fn counted(&self) -> impl Iterator<Item = &Exchange> {
-        self.answers.iter().filter(|ex| ex.refusal().is_none())
-    }
-
-    /// The first answer the limiter refused (in any form the classifier
-    /// knows), else the first 4xx.
-    fn first_refusal(&self) -> Option<&Exchange> {
-        self.answers
-            .iter()
-            .find(|ex| ex.refusal().is_some())
-            .or_else(|| {
-                self.answers
-                    .iter()
-                    .find(|ex| (400..500).contains(&ex.status))
-            })
-    }
-}
-
-/// Another user's answers of one endpoint, before and after the sweep's
-/// user spent that endpoint's bucket (RL-7.1).
-#[derive(Clone)]
-pub struct OtherUser {
-    pub endpoint: Endpoint,
-    /// Two requests one after the other: the step one request takes.
-    pub before: Vec<Exchange>,
-    pub after: Exchange,
-}
-
-/// The sweep: one fresh user spends its buckets of get_chats, create_chat,
-/// get_messages and send_message (independent buckets, so one user serves
-/// all four), while another user's buckets are looked at before and after.
-/// RL-1.2, RL-3.1, RL-4.1, RL-4b.1, RL-5.1, RL-7.1 and RL-8.1 read it.
-#[derive(Clone)]
-pub struct Exhausted {
-    pub user: User,
-    /// The user was signed up by this run: its buckets started empty, so
-    /// counts are judged exactly.
-    pub exact: bool,
-    /// The chat of the sweep's user and the other user (get_messages and
-    /// send_message are spent in it).
-    pub chat: String,
-    /// Names the sweep's chats and contents: `{tag}-{i}`.
-    pub tag: String,
-    pub spent: Vec<Spent>,
-    /// RL-7.1's evidence, or why it could not be gathered.
-    pub other: Result<Vec<OtherUser>, Verdict>,
-}
-
-impl Exhausted {
-    fn get(&self, e: Endpoint) -> Option<&Spent> {
-        self.spent.iter().find(|s| s.endpoint == e)
-    }
-}
 
 /// The endpoint the per-user checks spend: get_chats (cheap, no side effect).
 fn read_endpoint(cx: &Ctx) -> Result<(Endpoint, u32), Verdict> {
@@ -251,7 +176,11 @@ async fn exhaust_with(
 }
 
 async fn exhausted(cx: &Ctx) -> Result<Exhausted, Verdict> {
-    cx.shared.exhausted.get_or_init(|| sweep(cx)).await.clone()
+    cx.fixtures
+        .exhausted
+        .get_or_init(|| sweep(cx))
+        .await
+        .clone()
 }
 
 /// Requests the sweep sends per endpoint: the limit and a tenth more (at
@@ -514,7 +443,7 @@ fn headers_problem(ex: &Exchange, what: &str) -> Option<Verdict> {
 
 /// One counted answer of each table endpoint, sent once for RL-1.1 and RL-2.1.
 async fn probe_endpoints(cx: &Ctx) -> Result<(Vec<(Endpoint, Exchange)>, Vec<String>), Verdict> {
-    cx.shared
+    cx.fixtures
         .rl_probes
         .get_or_init(|| send_probes(cx))
         .await

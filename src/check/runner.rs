@@ -17,7 +17,8 @@ use crate::report::model::{
     self, CheckResult, ExchangeRecord, Options, Outcome, Report, RunStatus, Tool,
 };
 
-use super::context::{Ctx, Setup, SetupFailure};
+use super::context::setup::{Setup, SetupFailure};
+use super::context::Ctx;
 use super::definition::{CheckDef, Level, Phase};
 use super::plan::Plan;
 use super::verdict::{Kind, Verdict};
