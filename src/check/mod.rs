@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod authz;
 pub mod budget;
+pub mod chats;
 pub mod context;
 pub mod cors;
 pub mod definition;
@@ -20,6 +21,7 @@ pub mod envelope;
 pub mod plan;
 pub mod poll;
 pub mod ratelimit;
+pub mod read;
 pub mod runner;
 pub mod verdict;
 
@@ -41,6 +43,8 @@ pub fn catalogue() -> Vec<CheckDef> {
     out.extend(auth::checks());
     out.extend(authz::checks());
     out.extend(poll::checks());
+    out.extend(read::checks());
+    out.extend(chats::checks());
     out.extend(ratelimit::checks());
     out.extend(cors::checks());
     out
