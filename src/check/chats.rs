@@ -1,13 +1,13 @@
 //! CHATS: the chat list's order: get_chats by last_message_at descending,
 //! empty chats last, last_message(_at) matching the newest message.
 
-use super::context::Ctx;
-use super::verdict::{Step, Verdict};
 use crate::client::Request;
 use crate::contract::wire::ChatSummary;
 use crate::contract::Endpoint;
 
+use super::context::Ctx;
 use super::definition::checks;
+use super::verdict::{Step, Verdict};
 
 checks! {
     "CHATS-1.1" "CHATS-1" Should Normal ["chats"] chats_order

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use super::context::{Ctx, User};
-use super::verdict::{describe, Step, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::wire::Participant;
 use crate::contract::Endpoint;
 
+use super::context::{Ctx, User};
 use super::definition::checks;
+use super::verdict::{describe, Step, Verdict};
 
 checks! {
     "READ-1.1" "READ-1" Must Normal ["read"] mark_read_direct
