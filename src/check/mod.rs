@@ -22,6 +22,7 @@ pub mod plan;
 pub mod poll;
 pub mod ratelimit;
 pub mod read;
+pub mod results;
 pub mod runner;
 pub mod verdict;
 
