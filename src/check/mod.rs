@@ -18,13 +18,13 @@ pub mod context;
 pub mod cors;
 pub mod definition;
 pub mod envelope;
-pub mod plan;
 pub mod poll;
 pub mod ratelimit;
 pub mod read;
 pub mod results;
 pub mod runner;
 pub mod verdict;
+pub mod wait_plan;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

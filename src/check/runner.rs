@@ -1,7 +1,7 @@
 //! Running the suite: select, plan, set up the target and users, run each
 //! check (bounded by the deadline, stoppable by Ctrl-C), and turn verdicts
 //! into the report ([`super::results`]), rewritten after every check so an
-//! interrupted run still leaves a valid partial report. [`start_target`]
+//! interrupted run still leaves a valid partial report. `start_target`
 //! starts the embedded reference server or names the URL and accounts.
 
 use std::io::Write;
@@ -18,9 +18,9 @@ use crate::report::model::{CheckResult, Outcome, Report, RunStatus};
 use super::context::setup::{Setup, SetupFailure};
 use super::context::Ctx;
 use super::definition::{CheckDef, Phase};
-use super::plan::Plan;
 use super::results::{base_result, new_report, not_run, to_result, verdict_result, write_reports};
 use super::verdict::{Kind, Verdict};
+use super::wait_plan::WaitPlan;
 use super::{CheckConfig, Target};
 
 /// Generated users of the embedded server: enough that every check that
@@ -40,7 +40,7 @@ pub struct RunOutput {
     pub report: Report,
     pub exit_code: u8,
     /// What the run planned to wait for (printed before the first check).
-    pub plan: Option<Plan>,
+    pub plan: Option<WaitPlan>,
     /// Fresh users the checks took (the plan's estimate is held to it).
     pub fresh_users_taken: u64,
 }
@@ -166,7 +166,7 @@ pub async fn execute(
             return Err(SetupError(m).into());
         }
     };
-    let plan = Plan::of(
+    let plan = WaitPlan::of(
         &selected,
         cx.pool_len(),
         config.signup,
@@ -205,7 +205,7 @@ pub async fn execute(
         selected.sort_by_key(|c| {
             (
                 c.phase == Phase::ExhaustsAddress,
-                super::plan::RELOGIN.contains(&c.id),
+                super::wait_plan::RELOGIN.contains(&c.id),
                 c.phase,
             )
         });

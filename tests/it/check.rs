@@ -522,7 +522,7 @@ async fn a_forbidden_answer_during_set_up_fails_its_clause() {
 }
 
 /// The plan printed before the first check counts the fresh users the
-/// checks take; a full run holds the table in `check/plan.rs` to what the
+/// checks take; a full run holds the table in `check/wait_plan.rs` to what the
 /// checks really took, so the estimate cannot drift from the code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_counts_the_fresh_users_the_checks_take() {

@@ -49,7 +49,7 @@ pub const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
 
 /// What the run is expected to take.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct WaitPlan {
     /// Fresh users the selected checks take.
     pub fresh_users: u32,
     /// Of those, and with the checks' own signups: users to sign up.
@@ -67,7 +67,7 @@ pub struct Plan {
     pub lend_wait: Duration,
 }
 
-impl Plan {
+impl WaitPlan {
     /// The plan of `selected` with `pool` spare accounts and signup allowed
     /// or not; `logged_in` says whether set-up logged a user in (else RL-1's
     /// probe of login takes a fresh user with a password of its own).
@@ -78,7 +78,7 @@ impl Plan {
         logged_in: bool,
         limits: &LimitsTable,
         window: Duration,
-    ) -> Plan {
+    ) -> WaitPlan {
         let picked = |ids: &[&str]| selected.iter().any(|c| ids.contains(&c.id));
         let sum = |table: &[(&[&str], u32)]| -> u32 {
             table
@@ -123,7 +123,7 @@ impl Plan {
         } else {
             window.mul_f64(slow.iter().map(|(_, w)| *w).fold(0.0, f64::max))
         };
-        Plan {
+        WaitPlan {
             fresh_users,
             signups,
             signup_wait,
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn three_accounts_at_a_60s_window() {
         let all = catalogue();
-        let p = Plan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.fresh_users, 5);
         assert_eq!(p.signups, 10);
         // 10 signups at 5 a window: the first 5 now, one more window.
@@ -244,14 +244,14 @@ mod tests {
             "planned: about 2 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 60 s for 10 signups at 5 per window), plus the requests themselves"
         );
         // A pool of spare accounts removes the signup waits but the checks' own.
-        let p = Plan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
         assert_eq!(
             p.fresh_users, 7,
             "RL-1's login probe and AUTH-1 take one more each"
         );
         assert_eq!((p.signups, p.signup_wait), (5, Duration::ZERO));
         // --no-signup with the three: the checks borrow them in turn.
-        let p = Plan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!((p.signups, p.lent), (0, 5));
         assert_eq!(p.slow_wait, Duration::from_secs(210), "one after the other");
         assert_eq!(p.total(), Duration::from_secs(210 + 5 * 60));
@@ -262,10 +262,10 @@ mod tests {
             .filter(|c| c.id == "CORS-2b.2")
             .copied()
             .collect();
-        let p = Plan::of(&cors, 0, true, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&cors, 0, true, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.fresh_users, 1);
         let none: Vec<_> = all.iter().filter(|c| c.id == "ENV-1.1").copied().collect();
-        let p = Plan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.total(), Duration::ZERO);
         assert!(p.describe(Some(5)).contains("no window to wait out"));
     }
