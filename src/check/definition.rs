@@ -37,7 +37,7 @@ impl Level {
 /// When a check runs: the runner orders checks by phase so that quota-hungry
 /// checks cannot poison the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Ordinary checks: a few requests each, well under every limit.
     Normal,
     /// Rate-limit checks that spend a little quota of their own users.
@@ -52,7 +52,7 @@ pub enum Phase {
 }
 
 /// The future a check returns.
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
+pub(crate) type CheckFuture<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
 
 /// One check of the catalogue.
 #[derive(Clone, Copy)]
@@ -63,11 +63,11 @@ pub struct CheckDef {
     pub clause: &'static str,
     pub level: Level,
     /// The area first (`env`, `auth`, ...), then `slow`, `concurrency`, ...
-    pub tags: &'static [&'static str],
+    pub(crate) tags: &'static [&'static str],
     /// The requirement in one line, in the project's words.
-    pub statement: &'static str,
-    pub phase: Phase,
-    pub run: for<'a> fn(&'a Ctx) -> CheckFuture<'a>,
+    pub(crate) statement: &'static str,
+    pub(crate) phase: Phase,
+    pub(crate) run: for<'a> fn(&'a Ctx) -> CheckFuture<'a>,
 }
 
 impl std::fmt::Debug for CheckDef {
@@ -78,7 +78,7 @@ impl std::fmt::Debug for CheckDef {
 
 impl CheckDef {
     /// The area the check belongs to (its first tag).
-    pub fn area(&self) -> &'static str {
+    pub(crate) fn area(&self) -> &'static str {
         self.tags.first().copied().unwrap_or("other")
     }
 
@@ -89,7 +89,7 @@ impl CheckDef {
     /// Whether `pattern` names this check: its ID, its clause, an area prefix
     /// (`AUTH` matches `AUTH-1.1`, `AUTH-1` matches `AUTH-1.1` but not
     /// `AUTH-10.1`), or a glob with `*`. Case-insensitive.
-    pub fn matches(&self, pattern: &str) -> bool {
+    pub(crate) fn matches(&self, pattern: &str) -> bool {
         let p = pattern.trim().to_ascii_uppercase();
         let id = self.id.to_ascii_uppercase();
         let clause = self.clause.to_ascii_uppercase();
@@ -129,7 +129,7 @@ pub(super) fn glob(pattern: &str, text: &str) -> bool {
 /// Each function is `async fn(&Ctx) -> Result<Verdict, Verdict>`.
 macro_rules! checks {
     ($( $id:literal $clause:literal $level:ident $phase:ident [$($tag:literal),*] $f:ident $stmt:literal ;)*) => {
-        pub fn checks() -> Vec<$crate::check::definition::CheckDef> {
+        pub(crate) fn checks() -> Vec<$crate::check::definition::CheckDef> {
             vec![$(
                 $crate::check::definition::CheckDef {
                     id: $id,

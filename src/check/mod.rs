@@ -1,6 +1,6 @@
 //! `chat-harness check`: the conformance suite. The catalogue ([`catalogue`],
 //! here) lists every area's checks, each declared with its clause and level
-//! ([`definition`]); one file (or folder) per area holds their code;
+//! (`definition`); one file (or folder) per area holds their code;
 //! [`runner`] plans the order, runs them against a
 //! target (a URL, or the embedded reference server) and turns verdicts into
 //! a [`crate::report::Report`]. Nothing here knows about clap: the command
@@ -10,20 +10,20 @@
 // on a cold path, so its size does not matter and boxing would only add noise.
 #![allow(clippy::result_large_err)]
 
-pub mod auth;
-pub mod authz;
-pub mod budget;
-pub mod chats;
-pub mod context;
-pub mod cors;
-pub mod definition;
-pub mod envelope;
-pub mod poll;
-pub mod ratelimit;
-pub mod read;
-pub mod results;
+pub(crate) mod auth;
+pub(crate) mod authz;
+pub(crate) mod budget;
+pub(crate) mod chats;
+pub(crate) mod context;
+pub(crate) mod cors;
+pub(crate) mod definition;
+pub(crate) mod envelope;
+pub(crate) mod poll;
+pub(crate) mod ratelimit;
+pub(crate) mod read;
+pub(crate) mod results;
 pub mod runner;
-pub mod verdict;
+pub(crate) mod verdict;
 pub mod wait_plan;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! Running the suite: select, plan, set up the target and users, run each
 //! check (bounded by the deadline, stoppable by Ctrl-C), and turn verdicts
-//! into the report ([`super::results`]), rewritten after every check so an
+//! into the report (`results.rs`), rewritten after every check so an
 //! interrupted run still leaves a valid partial report. `start_target`
 //! starts the embedded reference server or names the URL and accounts.
 
@@ -25,14 +25,14 @@ use super::{CheckConfig, Target};
 
 /// Generated users of the embedded server: enough that every check that
 /// wants users of its own gets them.
-pub const EMBEDDED_USERS: usize = 48;
+pub(crate) const EMBEDDED_USERS: usize = 48;
 
 /// The embedded server's window when none is given: short, so that the slow
 /// checks take seconds rather than minutes.
 pub const EMBEDDED_WINDOW: u64 = 3;
 
 /// The production origin the embedded server allows (CORS-1 checks it).
-pub const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
+pub(crate) const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
 
 /// What a finished run produced.
 #[derive(Debug)]

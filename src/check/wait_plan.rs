@@ -45,7 +45,7 @@ const SLOW_WINDOWS: &[(&str, f64)] = &[("RL-6.1", 2.0), ("RL-6.2", 1.5)];
 /// three (`--no-signup`, no spare account), the runner runs them after every
 /// other check that uses the shared pairs, since a server may rotate the
 /// secret at each login.
-pub const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
+pub(crate) const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
 
 /// What the run is expected to take.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,23 +55,23 @@ pub struct WaitPlan {
     /// Of those, and with the checks' own signups: users to sign up.
     pub signups: u32,
     /// Waiting for signup quota.
-    pub signup_wait: Duration,
+    pub(crate) signup_wait: Duration,
     /// Waiting out windows in the slow checks.
-    pub slow_wait: Duration,
-    pub slow_checks: Vec<&'static str>,
+    pub(crate) slow_wait: Duration,
+    pub(crate) slow_checks: Vec<&'static str>,
     /// Checks that borrow one of the three shared accounts in turn (no
     /// spare account, signup forbidden): each may wait for its buckets to
     /// go idle, and the slow checks then run one after the other.
     pub lent: u32,
     /// The most the borrowing may wait (a window each).
-    pub lend_wait: Duration,
+    pub(crate) lend_wait: Duration,
 }
 
 impl WaitPlan {
     /// The plan of `selected` with `pool` spare accounts and signup allowed
     /// or not; `logged_in` says whether set-up logged a user in (else RL-1's
     /// probe of login takes a fresh user with a password of its own).
-    pub fn of(
+    pub(crate) fn of(
         selected: &[CheckDef],
         pool: usize,
         signup: bool,
@@ -136,7 +136,7 @@ impl WaitPlan {
 
     /// The total wait planned: the slow checks wait in the background while
     /// the others (and their signups) go on.
-    pub fn total(&self) -> Duration {
+    pub(crate) fn total(&self) -> Duration {
         if self.lent > 0 {
             self.slow_wait + self.lend_wait
         } else {
@@ -145,7 +145,7 @@ impl WaitPlan {
     }
 
     /// One line for the console.
-    pub fn describe(&self, signup_limit: Option<u32>) -> String {
+    pub(crate) fn describe(&self, signup_limit: Option<u32>) -> String {
         let mut parts = Vec::new();
         if !self.slow_checks.is_empty() {
             parts.push(format!(
@@ -197,7 +197,8 @@ fn human(d: Duration) -> String {
 }
 
 /// Every check ID the tables name (for the test that keeps them honest).
-pub fn named_ids() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+fn named_ids() -> impl Iterator<Item = &'static str> {
     FRESH_USERS
         .iter()
         .chain(OWN_SIGNUPS)

@@ -9,49 +9,49 @@ use super::user::User;
 use crate::check::verdict::Verdict;
 
 /// One answer per endpoint, and notes on endpoints not probed.
-pub type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
+pub(crate) type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
 
 /// Fixtures several checks read (built on first use).
 #[derive(Default)]
-pub struct Fixtures {
+pub(crate) struct Fixtures {
     /// POLL-8: a chat of 101 messages, and a participant to read it as.
-    pub big_chat: tokio::sync::OnceCell<Result<(String, User), Verdict>>,
+    pub(crate) big_chat: tokio::sync::OnceCell<Result<(String, User), Verdict>>,
     /// ENV-2/3: answers to requests that must fail, with what each was.
-    pub error_answers: tokio::sync::OnceCell<Result<Vec<(&'static str, Exchange)>, Verdict>>,
+    pub(crate) error_answers: tokio::sync::OnceCell<Result<Vec<(&'static str, Exchange)>, Verdict>>,
     /// RL-1/2: one counted answer per table endpoint, and notes on gaps.
-    pub rl_probes: tokio::sync::OnceCell<Result<Probes, Verdict>>,
+    pub(crate) rl_probes: tokio::sync::OnceCell<Result<Probes, Verdict>>,
     /// RL: a user whose get_chats bucket was driven to a refusal.
-    pub exhausted: tokio::sync::OnceCell<Result<Exhausted, Verdict>>,
+    pub(crate) exhausted: tokio::sync::OnceCell<Result<Exhausted, Verdict>>,
 }
 
 /// One endpoint's bucket, spent by the sweep in one burst of more than
 /// its limit from an idle bucket.
 #[derive(Clone)]
-pub struct Spent {
-    pub endpoint: Endpoint,
-    pub limit: u32,
+pub(crate) struct Spent {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) limit: u32,
     /// Every answer, in the order the requests were built (request `i`
     /// carries `i` in its chat name or content).
-    pub answers: Vec<Exchange>,
+    pub(crate) answers: Vec<Exchange>,
     /// Whether the burst took longer than a window (nothing about the
     /// count can be judged then).
-    pub too_slow: Option<Verdict>,
+    pub(crate) too_slow: Option<Verdict>,
 }
 
 impl Spent {
-    pub fn accepted(&self) -> u32 {
+    pub(crate) fn accepted(&self) -> u32 {
         self.answers.iter().filter(|ex| ex.is_success()).count() as u32
     }
 
     /// The answers the limiter counted: everything but its refusals
     /// (counted whatever the final status).
-    pub fn counted(&self) -> impl Iterator<Item = &Exchange> {
+    pub(crate) fn counted(&self) -> impl Iterator<Item = &Exchange> {
         self.answers.iter().filter(|ex| ex.refusal().is_none())
     }
 
     /// The first answer the limiter refused (in any form the classifier
     /// knows), else the first 4xx.
-    pub fn first_refusal(&self) -> Option<&Exchange> {
+    pub(crate) fn first_refusal(&self) -> Option<&Exchange> {
         self.answers
             .iter()
             .find(|ex| ex.refusal().is_some())
@@ -66,11 +66,11 @@ impl Spent {
 /// Another user's answers of one endpoint, before and after the sweep's
 /// user spent that endpoint's bucket (RL-7.1).
 #[derive(Clone)]
-pub struct OtherUser {
-    pub endpoint: Endpoint,
+pub(crate) struct OtherUser {
+    pub(crate) endpoint: Endpoint,
     /// Two requests one after the other: the step one request takes.
-    pub before: Vec<Exchange>,
-    pub after: Exchange,
+    pub(crate) before: Vec<Exchange>,
+    pub(crate) after: Exchange,
 }
 
 /// The sweep: one fresh user spends its buckets of get_chats, create_chat,
@@ -78,23 +78,23 @@ pub struct OtherUser {
 /// all four), while another user's buckets are looked at before and after.
 /// RL-1.2, RL-3.1, RL-4.1, RL-4b.1, RL-5.1, RL-7.1 and RL-8.1 read it.
 #[derive(Clone)]
-pub struct Exhausted {
-    pub user: User,
+pub(crate) struct Exhausted {
+    pub(crate) user: User,
     /// The user was signed up by this run: its buckets started empty, so
     /// counts are judged exactly.
-    pub exact: bool,
+    pub(crate) exact: bool,
     /// The chat of the sweep's user and the other user (get_messages and
     /// send_message are spent in it).
-    pub chat: String,
+    pub(crate) chat: String,
     /// Names the sweep's chats and contents: `{tag}-{i}`.
-    pub tag: String,
-    pub spent: Vec<Spent>,
+    pub(crate) tag: String,
+    pub(crate) spent: Vec<Spent>,
     /// RL-7.1's evidence, or why it could not be gathered.
-    pub other: Result<Vec<OtherUser>, Verdict>,
+    pub(crate) other: Result<Vec<OtherUser>, Verdict>,
 }
 
 impl Exhausted {
-    pub fn get(&self, e: Endpoint) -> Option<&Spent> {
+    pub(crate) fn get(&self, e: Endpoint) -> Option<&Spent> {
         self.spent.iter().find(|s| s.endpoint == e)
     }
 }

@@ -8,7 +8,7 @@
 mod fixtures;
 mod requests;
 mod sending;
-pub mod setup;
+pub(crate) mod setup;
 mod user;
 mod users;
 
@@ -25,25 +25,25 @@ use crate::contract::{Endpoint, LimitsTable};
 use super::budget::Ledger;
 use super::verdict::{Step, Verdict};
 
-pub use fixtures::{Exhausted, Fixtures, OtherUser, Probes, Spent};
-pub use requests::{messages_request, send_request};
-pub use user::User;
+pub(crate) use fixtures::{Exhausted, Fixtures, OtherUser, Spent};
+pub(crate) use requests::{messages_request, send_request};
+pub(crate) use user::User;
 
 /// Everything a check may use.
-pub struct Ctx {
-    pub client: Client,
-    pub limits: LimitsTable,
+pub(crate) struct Ctx {
+    pub(crate) client: Client,
+    pub(crate) limits: LimitsTable,
     /// The server's window (`--window-seconds`, else the limits file's).
-    pub window_secs: u64,
-    pub show_secrets: bool,
+    pub(crate) window_secs: u64,
+    pub(crate) show_secrets: bool,
     /// Whether the suite may create users with signup.
-    pub signup_allowed: bool,
+    pub(crate) signup_allowed: bool,
     /// The allowed production origin, if known (embedded server, or given).
-    pub production_origin: Option<String>,
+    pub(crate) production_origin: Option<String>,
     /// Two participants and an outsider, shared by ordinary checks.
-    pub a: User,
-    pub b: User,
-    pub c: User,
+    pub(crate) a: User,
+    pub(crate) b: User,
+    pub(crate) c: User,
     /// Every user e-mail the suite was given or created (USERS-1).
     known_users: Mutex<Vec<String>>,
     /// Every secret the suite knows (AUTH-8 looks for them in answers).
@@ -51,13 +51,13 @@ pub struct Ctx {
     /// Accounts nobody has used yet, handed out as fresh users.
     pool: Mutex<VecDeque<Account>>,
     /// The logins made while setting up (AUTH-1's fallback evidence).
-    pub setup_logins: Vec<Exchange>,
+    pub(crate) setup_logins: Vec<Exchange>,
     run_tag: String,
     seq: AtomicU64,
     /// Expensive fixtures built once and shared by the checks that need them.
-    pub fixtures: Fixtures,
+    pub(crate) fixtures: Fixtures,
     /// The suite's own spending of the server's quotas.
-    pub ledger: Ledger,
+    pub(crate) ledger: Ledger,
     /// Whether waits for quota are announced on stderr.
     announce_waits: bool,
     /// Fresh users handed out so far (the plan's estimate is held to it).
@@ -112,7 +112,7 @@ impl Ctx {
     /// Runs `fut` paced even inside a rate-limit check (set-up traffic of a
     /// probe that needs counted answers, not refusals the suite caused); its
     /// waiting counts as the check's.
-    pub async fn paced<F: std::future::Future>(&self, fut: F) -> F::Output {
+    pub(crate) async fn paced<F: std::future::Future>(&self, fut: F) -> F::Output {
         let (out, waited) = self.in_check(true, fut).await;
         let _ = SCOPE.try_with(|s| {
             s.waited_ms
@@ -129,7 +129,7 @@ impl Ctx {
     }
 
     /// Sleeps, and counts it as the check's waiting time.
-    pub async fn sleep(&self, d: Duration) {
+    pub(crate) async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
         let _ = SCOPE.try_with(|s| {
             s.waited_ms
@@ -138,29 +138,29 @@ impl Ctx {
     }
 
     /// Sleeps until `deadline`, counted as waiting.
-    pub async fn sleep_until(&self, deadline: Instant) {
+    pub(crate) async fn sleep_until(&self, deadline: Instant) {
         let now = Instant::now();
         if deadline > now {
             self.sleep(deadline - now).await;
         }
     }
 
-    pub fn window(&self) -> Duration {
+    pub(crate) fn window(&self) -> Duration {
         Duration::from_secs(self.window_secs)
     }
 
     /// A name nobody else in this run (or an earlier one) uses.
-    pub fn unique(&self, prefix: &str) -> String {
+    pub(crate) fn unique(&self, prefix: &str) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         format!("{prefix}-{}-{n}", self.run_tag)
     }
 
     /// The expected limit of an endpoint (the limits file).
-    pub fn limit(&self, e: Endpoint) -> Option<u32> {
+    pub(crate) fn limit(&self, e: Endpoint) -> Option<u32> {
         self.limits.limit(e)
     }
 
-    pub fn known_users(&self) -> Vec<String> {
+    pub(crate) fn known_users(&self) -> Vec<String> {
         self.known_users
             .lock()
             .map(|g| g.clone())
@@ -168,7 +168,7 @@ impl Ctx {
     }
 
     /// Every secret the suite knows, with its owner.
-    pub fn known_secrets(&self) -> Vec<(String, String)> {
+    pub(crate) fn known_secrets(&self) -> Vec<(String, String)> {
         self.secrets.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
@@ -180,28 +180,28 @@ impl Ctx {
 
     /// Whether `user` was signed up by this run: its buckets and chats
     /// start empty on any server, whatever earlier runs left behind.
-    pub fn is_new(&self, user: &User) -> bool {
+    pub(crate) fn is_new(&self, user: &User) -> bool {
         self.accounts_are_new || user.email.contains(&format!("-{}-", self.run_tag))
     }
 
     /// Spare accounts not handed out yet.
-    pub fn pool_len(&self) -> usize {
+    pub(crate) fn pool_len(&self) -> usize {
         self.pool.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// Fresh users handed out so far.
-    pub fn fresh_taken(&self) -> u64 {
+    pub(crate) fn fresh_taken(&self) -> u64 {
         self.fresh_taken.load(Ordering::Relaxed)
     }
 
     /// A signup identity for this run: a new e-mail and a strong password.
-    pub fn new_identity(&self) -> (String, String) {
+    pub(crate) fn new_identity(&self) -> (String, String) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         signup_identity(&self.run_tag, n)
     }
 
     /// Sends and decodes `message`; a non-2xx answer is an error.
-    pub async fn call<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         req: &Request,
     ) -> Result<(T, Exchange), Verdict> {
@@ -210,13 +210,17 @@ impl Ctx {
         Ok((v, ex))
     }
 
-    pub async fn login(&self, email: &str, pwd: &str) -> Result<(LoginResult, Exchange), Verdict> {
+    pub(crate) async fn login(
+        &self,
+        email: &str,
+        pwd: &str,
+    ) -> Result<(LoginResult, Exchange), Verdict> {
         self.call(&Request::login(email, pwd)).await
     }
 
     /// A new Group chat of `owner` with `others`: each check gets chats of
     /// its own, so nothing another check did shows up in it.
-    pub async fn group(&self, owner: &User, others: &[&User]) -> Result<String, Verdict> {
+    pub(crate) async fn group(&self, owner: &User, others: &[&User]) -> Result<String, Verdict> {
         let ids: Vec<&str> = others.iter().map(|u| u.email.as_str()).collect();
         self.create_chat(owner, &ids, "Group")
             .await
@@ -224,7 +228,7 @@ impl Ctx {
             .step("creating a group chat")
     }
 
-    pub async fn create_chat(
+    pub(crate) async fn create_chat(
         &self,
         owner: &User,
         participants: &[&str],
@@ -241,7 +245,7 @@ impl Ctx {
         .await
     }
 
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         user: &User,
         chat: &str,
@@ -250,7 +254,7 @@ impl Ctx {
         self.call(&send_request(&user.creds, chat, content)).await
     }
 
-    pub async fn messages(
+    pub(crate) async fn messages(
         &self,
         user: &User,
         chat: &str,

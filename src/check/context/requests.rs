@@ -7,7 +7,7 @@ use crate::contract::Endpoint;
 use super::user::User;
 
 /// send_message as `creds` to `chat`.
-pub fn send_request(creds: &Credentials, chat: &str, content: impl Into<String>) -> Request {
+pub(crate) fn send_request(creds: &Credentials, chat: &str, content: impl Into<String>) -> Request {
     Request::to(Endpoint::SendMessage)
         .token(creds)
         .param("chat", chat)
@@ -15,7 +15,7 @@ pub fn send_request(creds: &Credentials, chat: &str, content: impl Into<String>)
 }
 
 /// get_messages as `user` in `chat`, with `after` and `limit` when given.
-pub fn messages_request(
+pub(crate) fn messages_request(
     user: &User,
     chat: &str,
     after: Option<&str>,

@@ -20,7 +20,7 @@ impl Ctx {
     /// refusal (in any form, `contract::refusal`) is waited out and the
     /// request sent again (at most three times): the suite never blames the
     /// server for its own traffic. Rate-limit checks send unpaced.
-    pub async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
+    pub(crate) async fn send(&self, req: &Request) -> Result<Exchange, Verdict> {
         self.send_retrying(req, SCOPE.try_with(|s| s.retry_refusals).unwrap_or(true))
             .await
     }
@@ -59,13 +59,13 @@ impl Ctx {
 
     /// Sends paced even inside a rate-limit check: for a probe that needs a
     /// counted answer, not a refusal the suite's own traffic caused.
-    pub async fn send_paced(&self, req: &Request) -> Result<Exchange, Verdict> {
+    pub(crate) async fn send_paced(&self, req: &Request) -> Result<Exchange, Verdict> {
         self.send_retrying(req, true).await
     }
 
     /// Sends without pacing (rate-limit checks drive buckets on purpose),
     /// charging the request to its bucket all the same.
-    pub async fn send_unpaced(&self, req: &Request) -> Result<Exchange, ClientError> {
+    pub(crate) async fn send_unpaced(&self, req: &Request) -> Result<Exchange, ClientError> {
         self.send_counted(req, BucketKey::of(req, &self.limits).as_ref())
             .await
     }
@@ -102,7 +102,7 @@ impl Ctx {
     }
 
     /// The server's smoothed round trip as measured so far.
-    pub fn rtt(&self) -> Duration {
+    pub(crate) fn rtt(&self) -> Duration {
         Duration::from_micros(self.rtt_us.load(Ordering::Relaxed))
     }
 
@@ -110,14 +110,14 @@ impl Ctx {
     /// answered within an eighth of the window at the measured round trip
     /// (RL-6.2 fits three such phases and a margin in half a window): at
     /// least 8, at most 64.
-    pub fn burst_width(&self, n: u32) -> usize {
+    pub(crate) fn burst_width(&self, n: u32) -> usize {
         let eighth = self.window().as_secs_f64() / 8.0;
         let need = (f64::from(n) * self.rtt().as_secs_f64() / eighth).ceil();
         (need as usize).clamp(8, 64)
     }
 
     /// Waits until `n` more requests fit in the bucket.
-    pub async fn wait_for_room(&self, key: &BucketKey, n: u32) {
+    pub(crate) async fn wait_for_room(&self, key: &BucketKey, n: u32) {
         while let Some(w) = self.ledger.wait_for_room(key, n, Instant::now()) {
             self.announce(w.duration, &format!("{} quota: {}", key.endpoint, w.why));
             self.sleep(w.duration).await;
@@ -127,14 +127,8 @@ impl Ctx {
     /// Waits until `user`'s bucket of `endpoint` is idle (nothing of this
     /// run counted in it within a window), so a rate-limit check starts from
     /// a full allowance.
-    pub async fn wait_idle(&self, user: &User, endpoint: Endpoint) {
+    pub(crate) async fn wait_idle(&self, user: &User, endpoint: Endpoint) {
         let key = BucketKey::of(&Request::to(endpoint).token(&user.creds), &self.limits);
-        self.wait_idle_key(key).await;
-    }
-
-    /// As [`Ctx::wait_idle`], for the client address's bucket of login or signup.
-    pub async fn wait_idle_address(&self, endpoint: Endpoint) {
-        let key = BucketKey::of(&Request::to(endpoint), &self.limits);
         self.wait_idle_key(key).await;
     }
 

@@ -19,19 +19,19 @@ use super::user::User;
 use super::{signup_identity, Ctx};
 
 /// What the runner gives [`Ctx::setup`].
-pub struct Setup {
-    pub client: Client,
-    pub limits: LimitsTable,
-    pub window_secs: u64,
-    pub show_secrets: bool,
-    pub signup_allowed: bool,
-    pub production_origin: Option<String>,
-    pub accounts: Vec<Account>,
+pub(crate) struct Setup {
+    pub(crate) client: Client,
+    pub(crate) limits: LimitsTable,
+    pub(crate) window_secs: u64,
+    pub(crate) show_secrets: bool,
+    pub(crate) signup_allowed: bool,
+    pub(crate) production_origin: Option<String>,
+    pub(crate) accounts: Vec<Account>,
     /// Announce waits for quota on stderr (what the suite waits for).
-    pub announce_waits: bool,
+    pub(crate) announce_waits: bool,
     /// The accounts were made for this run (the embedded server, started
     /// empty): their buckets and chats start empty like signed-up users'.
-    pub accounts_are_new: bool,
+    pub(crate) accounts_are_new: bool,
 }
 
 /// Why a run could not start: a usage problem (exit 2), the target or the
@@ -39,7 +39,7 @@ pub struct Setup {
 /// clauses it breaks fail, the checks that needed the set-up are not
 /// evaluated).
 #[derive(Debug)]
-pub enum SetupFailure {
+pub(crate) enum SetupFailure {
     Usage(String),
     Target(String),
     Nonconformant {
@@ -138,7 +138,7 @@ fn setup_finding(ex: &Exchange, what: &str, is_signup: bool, detail: &str) -> Se
 impl Ctx {
     /// Signs in the three shared users (signing up missing ones when allowed)
     /// and keeps the remaining accounts as the pool of fresh users.
-    pub async fn setup(s: Setup) -> Result<Ctx, SetupFailure> {
+    pub(crate) async fn setup(s: Setup) -> Result<Ctx, SetupFailure> {
         let run_tag: String = {
             use rand::Rng;
             let n: u32 = rand::rng().random();

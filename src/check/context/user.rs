@@ -5,10 +5,10 @@ use crate::client::Credentials;
 
 /// A user the suite acts as, logged in once.
 #[derive(Clone)]
-pub struct User {
-    pub email: String,
-    pub password: Option<String>,
-    pub creds: Credentials,
+pub(crate) struct User {
+    pub(crate) email: String,
+    pub(crate) password: Option<String>,
+    pub(crate) creds: Credentials,
 }
 
 impl std::fmt::Debug for User {

@@ -12,18 +12,8 @@ use super::user::User;
 use super::{signup_identity, Ctx};
 
 impl Ctx {
-    /// `n` users nobody else uses: from the pool of accounts, else created
-    /// with signup when allowed; otherwise the check is skipped.
-    pub async fn fresh_users(&self, n: usize) -> Result<Vec<User>, Verdict> {
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.fresh_user(false).await?);
-        }
-        Ok(out)
-    }
-
     /// One fresh user; with `needs_password`, one the check may log in as.
-    pub async fn fresh_user(&self, needs_password: bool) -> Result<User, Verdict> {
+    pub(crate) async fn fresh_user(&self, needs_password: bool) -> Result<User, Verdict> {
         let account = self.pool.lock().ok().and_then(|mut pool| {
             let at = pool
                 .iter()
