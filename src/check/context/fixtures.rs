@@ -2,11 +2,11 @@
 //! chat of 101 messages, ENV-2/3's error answers, RL-1/2's probes, and the
 //! rate-limit sweep ([`Exhausted`]) with the buckets it spent ([`Spent`]).
 
+use crate::check::verdict::Verdict;
 use crate::client::Exchange;
 use crate::contract::Endpoint;
 
 use super::user::User;
-use crate::check::verdict::Verdict;
 
 /// One answer per endpoint, and notes on endpoints not probed.
 pub(crate) type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
@@ -20,7 +20,8 @@ pub(crate) struct Fixtures {
     pub(crate) error_answers: tokio::sync::OnceCell<Result<Vec<(&'static str, Exchange)>, Verdict>>,
     /// RL-1/2: one counted answer per table endpoint, and notes on gaps.
     pub(crate) rl_probes: tokio::sync::OnceCell<Result<Probes, Verdict>>,
-    /// RL: a user whose get_chats bucket was driven to a refusal.
+    /// RL: the sweep, a user whose buckets of the four user endpoints were
+    /// driven to a refusal.
     pub(crate) exhausted: tokio::sync::OnceCell<Result<Exhausted, Verdict>>,
 }
 
