@@ -15,6 +15,7 @@
 pub mod behaviour;
 pub mod connect;
 pub mod delivery;
+pub mod dist;
 mod goose;
 pub mod hist;
 pub mod http1;
@@ -38,7 +39,7 @@ use futures::StreamExt;
 
 use crate::accounts::Account;
 use crate::client::{Client, ClientConfig, Credentials};
-use crate::dist::shard::{Prepared, ShardRun};
+use dist::shard::{Prepared, ShardRun};
 use crate::error::{SetupError, UsageError};
 use crate::reference::{Defect, ServerConfig};
 
@@ -304,10 +305,10 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
     run_part(cfg, None).await
 }
 
-/// Runs a scenario, or one shard of it (`crate::dist`), to its end.
+/// Runs a scenario, or one shard of it (`dist/`), to its end.
 pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Result<LoadOutcome> {
     let mut part = shard
-        .map(|r| crate::dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
+        .map(|r| dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
         .transpose()?;
     let (scenario, plan) = match &part {
         Some(p) => (p.scenario.clone(), p.plan.clone()),

@@ -62,11 +62,11 @@ pub struct Summary {
     /// A shard of a distributed run (`load --shard I/N`): which one, of
     /// which scenario, and when it began. Absent on a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::dist::ShardInfo>,
+    pub shard: Option<crate::load::dist::ShardInfo>,
     /// A merged run (`chat-harness merge`): the shards it adds up, one row
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged: Option<crate::dist::MergedInfo>,
+    pub merged: Option<crate::load::dist::MergedInfo>,
 }
 
 /// Where a run got to.
@@ -177,7 +177,7 @@ impl Summary {
                 "**Set-up failed: {e}.** No user ran; nothing below was measured.\n"
             );
         }
-        o.push_str(&crate::dist::report::markdown(self));
+        o.push_str(&crate::load::dist::report::markdown(self));
         let personas: Vec<String> = self
             .users
             .personas
@@ -310,7 +310,7 @@ impl Summary {
         if let Some(r) = &self.stopped_early {
             let _ = write!(o, "<p><b>Stopped early:</b> {}</p>", esc(r));
         }
-        o.push_str(&crate::dist::report::html(self));
+        o.push_str(&crate::load::dist::report::html(self));
         for s in &self.slo {
             let _ = write!(
                 o,
