@@ -39,9 +39,9 @@ use futures::StreamExt;
 
 use crate::accounts::Account;
 use crate::client::{Client, ClientConfig, Credentials};
-use dist::shard::{Prepared, ShardRun};
 use crate::error::{SetupError, UsageError};
 use crate::reference::{Defect, ServerConfig};
+use dist::shard::{Prepared, ShardRun};
 
 pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use behaviour::{Control, Shared};

@@ -62,11 +62,11 @@ pub struct Summary {
     /// A shard of a distributed run (`load --shard I/N`): which one, of
     /// which scenario, and when it began. Absent on a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::load::dist::ShardInfo>,
+    pub shard: Option<crate::load::dist::shard::ShardInfo>,
     /// A merged run (`chat-harness merge`): the shards it adds up, one row
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged: Option<crate::load::dist::MergedInfo>,
+    pub merged: Option<crate::load::dist::breakdown::MergedInfo>,
 }
 
 /// Where a run got to.

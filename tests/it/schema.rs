@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 use chat_harness::capacity::report::{CapacityReport, Knee, StepReport};
 use chat_harness::capacity::{model_report, CapacityConfig};
 use chat_harness::contract::{Endpoint, LimitsTable};
-use chat_harness::load::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::limits::probe::Concurrent;
 use chat_harness::limits::report::{
     Atomicity, EndpointReport, Finding, LimitsReport, Refusal, Status,
 };
 use chat_harness::limits::window::{classify, Phases};
 use chat_harness::load::delivery::{DeliveryCounts, DeliveryReport};
+use chat_harness::load::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::load::hist::Hist;
 use chat_harness::load::scenario::Scenario;
 use chat_harness::load::slo::Slo;

@@ -5,15 +5,18 @@
 //!    the scenario's users, chats and accounts (whole cells, so a chat's
 //!    participants are always measured by one process on one clock), from an
 //!    agreed `--start-at`, and stamps its `summary.json` with which shard it is;
-//! 2. `merge.rs`: `chat-harness merge` checks that the shards belong
-//!    together and adds them up (HdrHistogram addition, summed counts,
-//!    timelines aligned by wall-clock second);
+//! 2. `chat-harness merge`: `read.rs` reads the shards' results and checks
+//!    that they belong together, `merge.rs` adds them up (HdrHistogram
+//!    addition, summed counts, timelines aligned by wall-clock second), and
+//!    `breakdown.rs` is the merged report's record of its shards;
 //! 3. `report.rs`: the shard and per-shard lines of the usual reports.
 //!
 //! Running the shards is left to engines people already have: Kubernetes
 //! (`deploy/k8s/`) or a CI matrix (`deploy/github-actions.yml`).
 
+pub mod breakdown;
 pub mod merge;
+pub mod read;
 pub mod report;
 pub mod shard;
 
@@ -21,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use merge::{MergeError, MergedInfo, ShardRow};
+pub use breakdown::{MergedInfo, ShardRow};
+pub use read::MergeError;
 pub use shard::{Shard, ShardInfo};
 
 use crate::load::slo::Slo;
@@ -51,9 +55,9 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
     let shards = cfg
         .inputs
         .iter()
-        .map(|d| merge::read(d))
+        .map(|d| read::read(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let shards = merge::check(shards)?;
+    let shards = read::check(shards)?;
     let mut summary = merge::merge(&shards)?;
     summary.slo = cfg.slos.iter().map(|s| s.judge(&summary)).collect();
     std::fs::create_dir_all(&cfg.out)
