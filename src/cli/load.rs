@@ -133,7 +133,7 @@ pub(super) async fn run(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u
 }
 
 /// The run's verdict in a few lines (load and merge print the same).
-pub(super) fn print_verdict(s: &crate::load::summary::Summary) {
+pub(super) fn print_verdict(s: &crate::load::summary::LoadSummary) {
     let d = &s.delivery.counts;
     println!(
         "{}: {} requests ({:.0}/s), {} errors; messages {} sent, {} of {} deliveries seen, {} lost, {} lost to the client model, {} duplicated, {} out of order; delivery p99 {}",

@@ -50,7 +50,7 @@ use plan::Plan;
 use scenario::Scenario;
 use slo::Slo;
 use stats::Stats;
-use summary::{RequestsSummary, Summary, UsersSummary};
+use summary::{LoadSummary, RequestsSummary, UsersSummary};
 
 /// A validated load run.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ pub struct LoadConfig {
 /// What a run leaves behind.
 #[derive(Debug)]
 pub struct LoadOutcome {
-    pub summary: Summary,
+    pub summary: LoadSummary,
     pub report_dir: PathBuf,
     pub exit_code: u8,
 }
@@ -209,7 +209,7 @@ fn summarise(
     goose: Option<GooseOutcome>,
     partial: bool,
     part: Option<&Prepared>,
-) -> Summary {
+) -> LoadSummary {
     let now = Instant::now();
     let st = &shared.stats;
     let per_endpoint = st.endpoints();
@@ -219,7 +219,7 @@ fn summarise(
         .saturating_duration_since(st.origin())
         .as_secs_f64();
     let sum = |f: fn(&stats::EndpointSummary) -> u64| per_endpoint.values().map(f).sum::<u64>();
-    let mut summary = Summary {
+    let mut summary = LoadSummary {
         schema_version: summary::SCHEMA_VERSION,
         tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
         scenario: shared.scenario.name.clone(),
@@ -278,7 +278,7 @@ fn summarise(
     summary
 }
 
-pub(crate) fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
+pub(crate) fn write_reports(dir: &Path, s: &LoadSummary) -> anyhow::Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
@@ -505,7 +505,7 @@ fn setup_failed(
     let now = Instant::now();
     let stats = Stats::new(now);
     let tracker = Tracker::new(plan, |_| false);
-    let summary = Summary {
+    let summary = LoadSummary {
         schema_version: summary::SCHEMA_VERSION,
         tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
         scenario: scenario.name.clone(),

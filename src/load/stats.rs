@@ -16,7 +16,7 @@ use crate::contract::Endpoint;
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     Ok,
     /// Refused by the rate limiter (429, or a 4xx with Remaining 0).
     Refused,
@@ -117,7 +117,7 @@ impl Stats {
     pub fn record(
         &self,
         endpoint: Endpoint,
-        outcome: Outcome,
+        outcome: RequestOutcome,
         status: Option<u16>,
         elapsed: Duration,
         prober: bool,
@@ -127,18 +127,18 @@ impl Stats {
             .position(|&e| e == endpoint)
             .unwrap_or(0);
         let error = match outcome {
-            Outcome::Ok => false,
-            Outcome::Refused => !prober,
-            Outcome::Failed(_) | Outcome::Transport => true,
+            RequestOutcome::Ok => false,
+            RequestOutcome::Refused => !prober,
+            RequestOutcome::Failed(_) | RequestOutcome::Transport => true,
         };
         {
             let mut s = self.endpoints[i].lock().unwrap_or_else(|p| p.into_inner());
             match outcome {
-                Outcome::Ok => s.ok += 1,
-                Outcome::Refused if prober => s.refused_expected += 1,
-                Outcome::Refused => s.refused_unexpected += 1,
-                Outcome::Failed(_) => s.failed += 1,
-                Outcome::Transport => s.transport += 1,
+                RequestOutcome::Ok => s.ok += 1,
+                RequestOutcome::Refused if prober => s.refused_expected += 1,
+                RequestOutcome::Refused => s.refused_unexpected += 1,
+                RequestOutcome::Failed(_) => s.failed += 1,
+                RequestOutcome::Transport => s.transport += 1,
             }
             if let Some(code) = status {
                 *s.statuses.entry(code).or_default() += 1;
@@ -262,10 +262,28 @@ mod tests {
     fn refusals_split_by_who_asked() {
         let s = Stats::new(Instant::now());
         let ms = Duration::from_millis(2);
-        s.record(Endpoint::GetChats, Outcome::Refused, Some(429), ms, true);
-        s.record(Endpoint::GetChats, Outcome::Refused, Some(429), ms, false);
-        s.record(Endpoint::GetChats, Outcome::Ok, Some(200), ms, false);
-        s.record(Endpoint::GetChats, Outcome::Transport, None, ms, false);
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Refused,
+            Some(429),
+            ms,
+            true,
+        );
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Refused,
+            Some(429),
+            ms,
+            false,
+        );
+        s.record(Endpoint::GetChats, RequestOutcome::Ok, Some(200), ms, false);
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Transport,
+            None,
+            ms,
+            false,
+        );
         let e = &s.endpoints()["get_chats"];
         assert_eq!(
             (

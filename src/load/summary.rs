@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::delivery::DeliveryReport;
 use super::goose::GooseOutcome;
 use super::hist::{human_us, HistSummary};
-use super::slo::SloResult;
 use super::stats::{EndpointSummary, Tick};
 
 /// Bumped on any incompatible change of the JSON shape.
@@ -22,7 +21,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const SCHEMA: &str = include_str!("summary.schema.json");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct LoadSummary {
     pub schema_version: u32,
     /// `chat-harness <version>`.
     pub tool: String,
@@ -67,6 +66,17 @@ pub struct Summary {
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<crate::load::dist::breakdown::MergedInfo>,
+}
+
+/// An objective judged against a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloResult {
+    pub slo: String,
+    /// What was measured, in the objective's unit (µs, %, or a count).
+    pub measured: Option<f64>,
+    /// Measured in words.
+    pub measured_text: String,
+    pub held: bool,
 }
 
 /// Where a run got to.
@@ -142,7 +152,7 @@ pub struct RequestsSummary {
     pub per_endpoint: BTreeMap<String, EndpointSummary>,
 }
 
-impl Summary {
+impl LoadSummary {
     pub fn slo_violated(&self) -> bool {
         self.slo.iter().any(|s| !s.held)
     }

@@ -21,7 +21,7 @@ use crate::load::delivery::{DeliveryCounts, DeliveryReport};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
-    IterationsSummary, RequestsSummary, RunStatus, Summary, UsersSummary, SCHEMA_VERSION,
+    IterationsSummary, LoadSummary, RequestsSummary, RunStatus, UsersSummary, SCHEMA_VERSION,
 };
 use crate::load::{GooseOutcome, GooseRow};
 
@@ -130,7 +130,7 @@ fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
 }
 
 /// Merges checked shards (see [`check`]) into one summary.
-pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
+pub fn merge(shards: &[ShardResult]) -> Result<LoadSummary, MergeError> {
     let first = shards.first().ok_or(MergeError::Empty)?;
     let (goose, goose_p99) = merge_goose(shards);
     let origin = shards
@@ -263,7 +263,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         .iter()
         .min_by_key(|r| r.info().origin_unix_ms)
         .unwrap_or(first);
-    Ok(Summary {
+    Ok(LoadSummary {
         schema_version: SCHEMA_VERSION,
         tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
         scenario: first.summary.scenario.clone(),
@@ -352,7 +352,7 @@ mod tests {
             statuses: BTreeMap::from([(200, n)]),
             latency: h.clone(),
         };
-        let summary = Summary {
+        let summary = LoadSummary {
             schema_version: SCHEMA_VERSION,
             tool: "t".into(),
             scenario: "s".into(),
@@ -503,7 +503,7 @@ mod tests {
     #[test]
     fn reads_check_schema_version_and_shard_stamp() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, s: &Summary| {
+        let write = |name: &str, s: &LoadSummary| {
             let d = dir.path().join(name);
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("summary.json"), s.to_json()).unwrap();

@@ -43,7 +43,7 @@ pub struct MergeConfig {
 /// What a merge leaves behind.
 #[derive(Debug)]
 pub struct MergeOutcome {
-    pub summary: crate::load::summary::Summary,
+    pub summary: crate::load::summary::LoadSummary,
     pub exit_code: u8,
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::shard::ShardInfo;
-use crate::load::summary::{RunStatus, Summary, SCHEMA_VERSION};
+use crate::load::summary::{LoadSummary, RunStatus, SCHEMA_VERSION};
 
 /// Why shard results cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,7 @@ impl MergeError {
 #[derive(Debug, Clone)]
 pub struct ShardResult {
     pub dir: PathBuf,
-    pub summary: Summary,
+    pub summary: LoadSummary,
 }
 
 impl ShardResult {
@@ -111,7 +111,7 @@ pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
             others: format!("this is chat-harness {}", env!("CARGO_PKG_VERSION")),
         });
     }
-    let summary: Summary = serde_json::from_value(value).map_err(|e| MergeError::Parse {
+    let summary: LoadSummary = serde_json::from_value(value).map_err(|e| MergeError::Parse {
         path: shown.clone(),
         message: e.to_string(),
     })?;

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::load::hist::human_us;
-use crate::load::summary::{esc, Summary};
+use crate::load::summary::{esc, LoadSummary};
 
 fn late_text(late_ms: Option<i64>, late: bool) -> String {
     match late_ms {
@@ -17,7 +17,7 @@ fn late_text(late_ms: Option<i64>, late: bool) -> String {
 }
 
 /// Markdown lines for a shard or a merged run (empty for a single run).
-pub fn markdown(s: &Summary) -> String {
+pub fn markdown(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = writeln!(
@@ -77,7 +77,7 @@ pub fn markdown(s: &Summary) -> String {
 }
 
 /// HTML paragraphs for a shard or a merged run (empty for a single run).
-pub fn html(s: &Summary) -> String {
+pub fn html(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = write!(
