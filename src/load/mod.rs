@@ -27,6 +27,8 @@ pub mod slo;
 pub mod stats;
 pub mod stdout;
 pub mod summary;
+mod summary_html;
+mod summary_markdown;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
