@@ -66,7 +66,7 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
         let index = r.summary.shard.as_ref().map_or(0, |i| i.index);
         copy_kept(&r.dir, &cfg.out.join("shards").join(index.to_string()))?;
     }
-    crate::load::write_reports(&cfg.out, &summary)?;
+    crate::load::summarise::write_reports(&cfg.out, &summary)?;
     let exit_code = if summary.slo_violated() {
         crate::error::exit_code::TARGET_FAILED
     } else {
