@@ -23,7 +23,7 @@ use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
     IterationsSummary, LoadSummary, RequestsSummary, RunStatus, UsersSummary, SCHEMA_VERSION,
 };
-use crate::load::{GooseOutcome, GooseRow};
+use crate::load::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 
 /// Adds histograms exactly.
 struct HistSum<'a> {
@@ -80,7 +80,7 @@ fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
         return (None, "no goose rows".into());
     }
     let reports: Vec<PathBuf> = shards.iter().map(|r| r.dir.join("report.json")).collect();
-    let exact = crate::load::merged_p99_ms(&reports);
+    let exact = merged_p99_ms(&reports);
     let mut rows: BTreeMap<String, (u64, u64, f64, f64)> = BTreeMap::new();
     for g in &outs {
         for row in &g.rows {
