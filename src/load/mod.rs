@@ -82,7 +82,10 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
 }
 
 /// Runs a scenario, or one shard of it (`dist/`), to its end.
-pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Result<LoadOutcome> {
+pub(crate) async fn run_part(
+    cfg: LoadConfig,
+    shard: Option<ShardRun>,
+) -> anyhow::Result<LoadOutcome> {
     let mut part = shard
         .map(|r| dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
         .transpose()?;

@@ -98,7 +98,7 @@ const OPS: [(&str, Op); 6] = [
 ];
 
 /// Every metric name an objective may use, percentiles shown as `p99`.
-pub fn metric_names() -> Vec<String> {
+pub(crate) fn metric_names() -> Vec<String> {
     let mut names: Vec<String> = HISTOGRAMS.iter().map(|h| format!("{h}.p99")).collect();
     names.extend(
         crate::contract::Endpoint::ALL

@@ -110,7 +110,7 @@ pub struct UsersSummary {
 
 impl IterationsSummary {
     /// One line for the Markdown and HTML summaries and the verdict.
-    pub fn sentence(&self) -> String {
+    pub(crate) fn sentence(&self) -> String {
         let head = format!(
             "Iterations: {} per user; {} users finished them",
             self.per_user, self.finished

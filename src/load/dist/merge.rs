@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use super::breakdown::{MergedInfo, ShardRow};
 use super::read::{MergeError, ShardResult};
 use crate::load::delivery::{DeliveryCounts, DeliveryReport};
+use crate::load::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
     IterationsSummary, LoadSummary, RequestsSummary, RunStatus, UsersSummary, SCHEMA_VERSION,
 };
-use crate::load::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 
 /// Adds histograms exactly.
 struct HistSum<'a> {
@@ -130,7 +130,7 @@ fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
 }
 
 /// Merges checked shards (see [`check`]) into one summary.
-pub fn merge(shards: &[ShardResult]) -> Result<LoadSummary, MergeError> {
+pub(crate) fn merge(shards: &[ShardResult]) -> Result<LoadSummary, MergeError> {
     let first = shards.first().ok_or(MergeError::Empty)?;
     let (goose, goose_p99) = merge_goose(shards);
     let origin = shards

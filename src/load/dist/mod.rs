@@ -14,18 +14,17 @@
 //! Running the shards is left to engines people already have: Kubernetes
 //! (`deploy/k8s/`) or a CI matrix (`deploy/github-actions.yml`).
 
-pub mod breakdown;
-pub mod merge;
-pub mod read;
-pub mod report;
-pub mod shard;
+pub(crate) mod breakdown;
+pub(crate) mod merge;
+pub(crate) mod read;
+pub(crate) mod report;
+pub(crate) mod shard;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 pub use breakdown::{MergedInfo, ShardRow};
-pub use read::MergeError;
 pub use shard::{Shard, ShardInfo};
 
 use crate::load::slo::Slo;
@@ -42,7 +41,7 @@ pub struct MergeConfig {
 
 /// What a merge leaves behind.
 #[derive(Debug)]
-pub struct MergeOutcome {
+pub(crate) struct MergeOutcome {
     pub summary: crate::load::summary::LoadSummary,
     pub exit_code: u8,
 }
@@ -51,7 +50,7 @@ pub struct MergeOutcome {
 const KEPT: [&str; 4] = ["summary.json", "summary.md", "summary.html", "report.json"];
 
 /// Reads, checks and merges the shards, and writes the merged report.
-pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
+pub(crate) fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
     let shards = cfg
         .inputs
         .iter()

@@ -9,7 +9,7 @@ use crate::load::summary::{LoadSummary, RunStatus, SCHEMA_VERSION};
 
 /// Why shard results cannot be merged.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     #[error("nothing to merge: give the shards' result folders")]
     Empty,
     #[error("cannot read {path}: {source}")]
@@ -62,14 +62,14 @@ pub enum MergeError {
 
 impl MergeError {
     /// Always a usage error: the shard reports the user gave cannot be merged.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         crate::error::exit_code::USAGE
     }
 }
 
 /// One shard's summary and where it came from.
 #[derive(Debug, Clone)]
-pub struct ShardResult {
+pub(crate) struct ShardResult {
     pub dir: PathBuf,
     pub summary: LoadSummary,
 }
@@ -84,7 +84,7 @@ impl ShardResult {
 }
 
 /// Reads `DIR/summary.json`, checking its schema version before its shape.
-pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
+pub(crate) fn read(dir: &Path) -> Result<ShardResult, MergeError> {
     let path = dir.join("summary.json");
     let shown = path.display().to_string();
     let bytes = std::fs::read(&path).map_err(|source| MergeError::Read {
@@ -132,7 +132,7 @@ pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
 
 /// Checks that the results are the shards 0..N of one scenario, once each,
 /// and returns them in shard order.
-pub fn check(mut shards: Vec<ShardResult>) -> Result<Vec<ShardResult>, MergeError> {
+pub(crate) fn check(mut shards: Vec<ShardResult>) -> Result<Vec<ShardResult>, MergeError> {
     let Some(first) = shards.first().cloned() else {
         return Err(MergeError::Empty);
     };

@@ -17,7 +17,7 @@ fn late_text(late_ms: Option<i64>, late: bool) -> String {
 }
 
 /// Markdown lines for a shard or a merged run (empty for a single run).
-pub fn markdown(s: &LoadSummary) -> String {
+pub(crate) fn markdown(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = writeln!(
@@ -77,7 +77,7 @@ pub fn markdown(s: &LoadSummary) -> String {
 }
 
 /// HTML paragraphs for a shard or a merged run (empty for a single run).
-pub fn html(s: &LoadSummary) -> String {
+pub(crate) fn html(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = write!(
