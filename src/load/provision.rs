@@ -14,7 +14,7 @@ use crate::contract::RateLimitInfo;
 use crate::error::SetupError;
 
 #[derive(Debug, Clone)]
-pub(crate) struct ProvisionConfig {
+pub struct ProvisionConfig {
     pub target: String,
     pub count: usize,
     pub out: PathBuf,
