@@ -161,12 +161,3 @@ impl LoadSummary {
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
 }
-
-/// HTML escaping for the summary's page, its shard lines and the charts
-/// drawn into it.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use super::hist::human_us;
-use super::summary::{esc, LoadSummary};
+use super::summary::LoadSummary;
+use crate::report::escape_xml as esc;
 
 impl LoadSummary {
     /// A self-contained page: delivery latency percentile curve, requests

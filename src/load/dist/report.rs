@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use crate::load::hist::human_us;
-use crate::load::summary::{esc, LoadSummary};
+use crate::load::summary::LoadSummary;
+use crate::report::escape_xml as esc;
 
 fn late_text(late_ms: Option<i64>, late: bool) -> String {
     match late_ms {
