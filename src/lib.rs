@@ -8,7 +8,6 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod contract;
-pub mod dist;
 pub mod error;
 pub mod input;
 pub mod limits;

@@ -46,7 +46,7 @@ pub struct LoadArgs {
     /// users, their chats and (with --accounts) their accounts. Merge the
     /// shards' folders with `chat-harness merge`.
     #[arg(long, value_name = "I/N")]
-    pub shard: Option<crate::dist::Shard>,
+    pub shard: Option<crate::load::dist::Shard>,
     /// With --shard: start the users at this time (RFC 3339, e.g.
     /// 2026-05-01T12:00:00Z) after set-up, so every shard ramps together.
     #[arg(long, value_name = "TIME", requires = "shard", value_parser = parse_time)]
@@ -122,7 +122,7 @@ pub(super) async fn run(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u
             .into());
         }
     }
-    let shard = args.shard.map(|shard| crate::dist::shard::ShardRun {
+    let shard = args.shard.map(|shard| crate::load::dist::shard::ShardRun {
         shard,
         start_at: args.start_at,
     });
@@ -133,7 +133,7 @@ pub(super) async fn run(global: &GlobalArgs, args: LoadArgs) -> anyhow::Result<u
 }
 
 /// The run's verdict in a few lines (load and merge print the same).
-pub(super) fn print_verdict(s: &crate::load::summary::Summary) {
+pub(super) fn print_verdict(s: &crate::load::summary::LoadSummary) {
     let d = &s.delivery.counts;
     println!(
         "{}: {} requests ({:.0}/s), {} errors; messages {} sent, {} of {} deliveries seen, {} lost, {} lost to the client model, {} duplicated, {} out of order; delivery p99 {}",

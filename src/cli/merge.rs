@@ -1,5 +1,5 @@
 //! `chat-harness merge`: the shards' result folders, validated into a
-//! [`MergeConfig`](crate::dist::MergeConfig), merged, and the verdict printed.
+//! [`MergeConfig`](crate::load::dist::MergeConfig), merged, and the verdict printed.
 
 use std::path::PathBuf;
 
@@ -20,7 +20,7 @@ pub struct MergeArgs {
 
 impl MergeArgs {
     /// The validated configuration these arguments describe.
-    pub fn config(&self) -> anyhow::Result<crate::dist::MergeConfig> {
+    pub fn config(&self) -> anyhow::Result<crate::load::dist::MergeConfig> {
         let slos = self
             .slos
             .iter()
@@ -29,7 +29,7 @@ impl MergeArgs {
                     .map_err(|e| crate::error::UsageError(format!("--slo {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::dist::MergeConfig {
+        Ok(crate::load::dist::MergeConfig {
             inputs: self.dirs.clone(),
             out: self.out.clone(),
             slos,
@@ -40,7 +40,7 @@ impl MergeArgs {
 /// `chat-harness merge`: shard folders into one report.
 pub(super) fn run(args: MergeArgs) -> anyhow::Result<u8> {
     let cfg = args.config()?;
-    let out = crate::dist::run(&cfg)?;
+    let out = crate::load::dist::run(&cfg)?;
     if let Some(m) = &out.summary.merged {
         for r in m.shards.iter().filter(|r| r.shard.late) {
             println!(

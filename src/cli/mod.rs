@@ -239,7 +239,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
             e.exit_code()
         } else if let Some(e) = cause.downcast_ref::<crate::accounts::AccountsError>() {
             e.exit_code()
-        } else if let Some(e) = cause.downcast_ref::<crate::dist::MergeError>() {
+        } else if let Some(e) = cause.downcast_ref::<crate::load::dist::read::MergeError>() {
             e.exit_code()
         } else {
             continue;
