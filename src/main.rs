@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = chat_harness::cli::Cli::parse();
+    let cli = chat_harness::cli::parse();
     if let Err(e) = chat_harness::shutdown::install() {
         eprintln!("warning: {e}; a signal will end the process without reports");
     }

@@ -23,11 +23,11 @@ static NOTIFY: Notify = Notify::const_new();
 
 /// The reason an interrupted run records (contains "interrupted": readers
 /// such as `capacity` look for that word).
-pub const REASON: &str = "interrupted by a signal (Ctrl-C, SIGTERM or SIGHUP)";
+pub(crate) const REASON: &str = "interrupted by a signal (Ctrl-C, SIGTERM or SIGHUP)";
 
 /// Exit code after a second signal (or the first, for a command with nothing
 /// to save): the shell convention for SIGINT.
-pub const EXIT_ON_SECOND_SIGNAL: i32 = 130;
+pub(crate) const EXIT_ON_SECOND_SIGNAL: i32 = 130;
 
 /// Installs the process-wide handler. Call once, before anything else
 /// (goose) tries to install one.
@@ -53,23 +53,23 @@ pub fn install() -> Result<(), String> {
 
 /// The running command stops cleanly on a signal (it watches [`requested`]
 /// or [`wait`]); without this, a signal exits at once.
-pub fn graceful() {
+pub(crate) fn graceful() {
     GRACEFUL.store(true, Ordering::SeqCst);
 }
 
 /// True when [`install`] succeeded in this process.
-pub fn installed() -> bool {
+pub(crate) fn installed() -> bool {
     INSTALLED.load(Ordering::SeqCst)
 }
 
 /// True once a stop was asked for.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     SIGNALS.load(Ordering::SeqCst) > 0
 }
 
 /// Resolves once a stop is asked for (at once if it already was); never
 /// without an installed handler.
-pub async fn wait() {
+pub(crate) async fn wait() {
     loop {
         let notified = NOTIFY.notified();
         tokio::pin!(notified);

@@ -222,7 +222,7 @@ mod tests {
         StepReport {
             users,
             held,
-            slo: vec![crate::load::slo::SloResult {
+            slo: vec![crate::load::summary::SloResult {
                 slo: "delivery.p99<1s".into(),
                 measured: Some(if held { 5e5 } else { 2e6 }),
                 measured_text: if held { "500 ms" } else { "2 s" }.into(),

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::CapacityConfig;
 use super::model::Headroom;
-use crate::load::slo::SloResult;
-use crate::load::summary::Summary;
+use crate::load::summary::LoadSummary;
+use crate::load::summary::SloResult;
 
 /// Bumped on any incompatible change of `capacity.json`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -105,7 +105,7 @@ pub struct StepReport {
 impl StepReport {
     pub fn from_summary(
         users: u32,
-        s: &Summary,
+        s: &LoadSummary,
         dir: &Path,
         predicted_rps: f64,
         ramp: std::time::Duration,

@@ -6,8 +6,8 @@ use crate::client::{Auth, Credentials, Exchange, Request};
 use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, Ctx};
+use super::definition::checks;
 use super::verdict::{describe, expect_status, Step, Verdict};
 
 checks! {

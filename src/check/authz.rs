@@ -7,8 +7,8 @@ use crate::client::Request;
 use crate::contract::wire::{ChatSummary, Participant, User as WireUser};
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, Ctx};
+use super::definition::checks;
 use super::verdict::{describe, expect_status, Step, Verdict};
 
 checks! {

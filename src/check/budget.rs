@@ -18,7 +18,7 @@ use crate::contract::{Endpoint, LimitsTable};
 
 /// Whose bucket a request is charged to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// A user, by API key.
     User(String),
     /// The client address (login, signup).
@@ -27,15 +27,15 @@ pub enum Owner {
 
 /// One bucket: an endpoint of one owner.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BucketKey {
-    pub owner: Owner,
-    pub endpoint: Endpoint,
+pub(crate) struct BucketKey {
+    pub(crate) owner: Owner,
+    pub(crate) endpoint: Endpoint,
 }
 
 impl BucketKey {
     /// The bucket `req` is counted in, if any: a limited endpoint, called
     /// with a token (or login/signup, which are counted per address).
-    pub fn of(req: &Request, limits: &LimitsTable) -> Option<BucketKey> {
+    pub(crate) fn of(req: &Request, limits: &LimitsTable) -> Option<BucketKey> {
         let endpoint = Endpoint::from_path(&req.path)?;
         limits.limit(endpoint)?;
         let owner = if endpoint.requires_auth() {
@@ -64,13 +64,13 @@ struct Bucket {
 
 /// Why and how long the suite waits before a request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wait {
-    pub duration: Duration,
-    pub why: String,
+pub(crate) struct Wait {
+    pub(crate) duration: Duration,
+    pub(crate) why: String,
 }
 
 /// The ledger of a run.
-pub struct Ledger {
+pub(crate) struct Ledger {
     limits: LimitsTable,
     window: Duration,
     /// Margin on every computed instant: the server counts a request when it
@@ -80,7 +80,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(limits: LimitsTable, window: Duration) -> Ledger {
+    pub(crate) fn new(limits: LimitsTable, window: Duration) -> Ledger {
         Ledger {
             limits,
             window,
@@ -89,12 +89,12 @@ impl Ledger {
         }
     }
 
-    pub fn window(&self) -> Duration {
+    pub(crate) fn window(&self) -> Duration {
         self.window
     }
 
     /// Records a request as sent now.
-    pub fn charge(&self, key: &BucketKey, at: Instant) {
+    pub(crate) fn charge(&self, key: &BucketKey, at: Instant) {
         let mut buckets = self.lock();
         let b = buckets.entry(key.clone()).or_default();
         b.sent.push_back(at);
@@ -103,7 +103,7 @@ impl Ledger {
 
     /// Takes what the server said of the bucket: `Remaining` and `Reset`
     /// (headers, or same-named body keys), and a refusal's wait.
-    pub fn observe(&self, key: &BucketKey, ex: &Exchange, at: Instant) {
+    pub(crate) fn observe(&self, key: &BucketKey, ex: &Exchange, at: Instant) {
         let secs = self.window.as_secs().max(1);
         let mut buckets = self.lock();
         let b = buckets.entry(key.clone()).or_default();
@@ -129,7 +129,7 @@ impl Ledger {
 
     /// How long to wait before `n` more requests fit in the bucket, if at
     /// all; `None` when they fit now.
-    pub fn wait_for_room(&self, key: &BucketKey, n: u32, now: Instant) -> Option<Wait> {
+    pub(crate) fn wait_for_room(&self, key: &BucketKey, n: u32, now: Instant) -> Option<Wait> {
         let limit = self.limits.limit(key.endpoint)?;
         if n > limit {
             return None;
@@ -172,7 +172,7 @@ impl Ledger {
     /// How long until the bucket is idle: none of the suite's requests
     /// within the last window and no refusal or spent count in force, so a
     /// rate-limit check can start on it from a full allowance.
-    pub fn wait_for_idle(&self, key: &BucketKey, now: Instant) -> Option<Wait> {
+    pub(crate) fn wait_for_idle(&self, key: &BucketKey, now: Instant) -> Option<Wait> {
         let mut buckets = self.lock();
         let b = buckets.entry(key.clone()).or_default();
         trim(b, now, self.window);

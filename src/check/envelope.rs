@@ -4,8 +4,8 @@
 use crate::client::{Encoding, Exchange, Request};
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
 use super::context::{messages_request, Ctx};
+use super::definition::checks;
 use super::verdict::{describe, Step, Verdict};
 
 checks! {
@@ -178,7 +178,7 @@ async fn success_shape(cx: &Ctx) -> Result<Verdict, Verdict> {
 /// Answers to requests that must fail, sent once and shared by ENV-2.2,
 /// ENV-3.1 and ENV-3.2 (the wrong-password login spends login quota).
 async fn error_answers(cx: &Ctx) -> Result<Vec<(&'static str, Exchange)>, Verdict> {
-    cx.shared
+    cx.fixtures
         .error_answers
         .get_or_init(|| async {
             let chat = cx.group(&cx.a, &[&cx.b]).await?;

@@ -1,38 +1,38 @@
 //! Running the suite: select, plan, set up the target and users, run each
 //! check (bounded by the deadline, stoppable by Ctrl-C), and turn verdicts
-//! into the report, rewritten after every check so an interrupted run still
-//! leaves a valid partial report.
+//! into the report (`results.rs`), rewritten after every check so an
+//! interrupted run still leaves a valid partial report. `start_target`
+//! starts the embedded reference server or names the URL and accounts.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientConfig, Exchange};
-use crate::contract::redact;
+use crate::client::{Client, ClientConfig};
 use crate::error::exit_code;
 use crate::error::{SetupError, UsageError};
 use crate::reference::{self, RunningServer, ServerConfig};
 use crate::report::console::{self, Style};
-use crate::report::model::{
-    self, CheckResult, ExchangeRecord, Options, Outcome, Report, RunStatus, Tool,
-};
+use crate::report::model::{CheckResult, Outcome, Report, RunStatus};
 
-use super::catalog::{self, CheckDef, Level, Phase};
-use super::context::{Ctx, Setup, SetupFailure};
-use super::plan::Plan;
+use super::context::setup::{Setup, SetupFailure};
+use super::context::Ctx;
+use super::definition::{CheckDef, Phase};
+use super::results::{base_result, new_report, not_run, to_result, verdict_result, write_reports};
 use super::verdict::{Kind, Verdict};
+use super::wait_plan::WaitPlan;
 use super::{CheckConfig, Target};
 
 /// Generated users of the embedded server: enough that every check that
 /// wants users of its own gets them.
-pub const EMBEDDED_USERS: usize = 48;
+pub(crate) const EMBEDDED_USERS: usize = 48;
 
 /// The embedded server's window when none is given: short, so that the slow
 /// checks take seconds rather than minutes.
 pub const EMBEDDED_WINDOW: u64 = 3;
 
 /// The production origin the embedded server allows (CORS-1 checks it).
-pub const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
+pub(crate) const EMBEDDED_ORIGIN: &str = "https://chat.example.com";
 
 /// What a finished run produced.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub struct RunOutput {
     pub report: Report,
     pub exit_code: u8,
     /// What the run planned to wait for (printed before the first check).
-    pub plan: Option<Plan>,
+    pub plan: Option<WaitPlan>,
     /// Fresh users the checks took (the plan's estimate is held to it).
     pub fresh_users_taken: u64,
 }
@@ -59,7 +59,7 @@ pub async fn execute(
     config: CheckConfig,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Option<RunOutput>> {
-    let mut selected = config.selection.apply(catalog::all());
+    let mut selected = config.selection.apply(super::catalogue());
     if selected.is_empty() {
         return Err(UsageError(
             "no check selected: see `chat-harness check --list` for IDs, clauses and tags".into(),
@@ -166,7 +166,7 @@ pub async fn execute(
             return Err(SetupError(m).into());
         }
     };
-    let plan = Plan::of(
+    let plan = WaitPlan::of(
         &selected,
         cx.pool_len(),
         config.signup,
@@ -205,7 +205,7 @@ pub async fn execute(
         selected.sort_by_key(|c| {
             (
                 c.phase == Phase::ExhaustsAddress,
-                super::plan::RELOGIN.contains(&c.id),
+                super::wait_plan::RELOGIN.contains(&c.id),
                 c.phase,
             )
         });
@@ -318,37 +318,6 @@ pub async fn execute(
     }))
 }
 
-/// The report before any check ran (status `incomplete`).
-fn new_report(config: &CheckConfig, target: &str, embedded: bool, selected: usize) -> Report {
-    Report {
-        schema_version: model::SCHEMA_VERSION,
-        tool: Tool {
-            name: "chat-harness".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        target: target.to_owned(),
-        embedded,
-        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        duration_ms: 0,
-        status: RunStatus::Incomplete,
-        setup_error: None,
-        options: Options {
-            strict: config.strict,
-            window_seconds: config.window_seconds,
-            limits: config
-                .limits
-                .limits
-                .iter()
-                .map(|(e, n)| (e.name().to_owned(), *n))
-                .collect(),
-            known_failing: config.known_failing.iter().cloned().collect(),
-            selected,
-        },
-        summary: Default::default(),
-        checks: Vec::new(),
-    }
-}
-
 /// Resolves when the run should stop: the process-wide handler (SIGINT,
 /// SIGTERM, SIGHUP) when the binary installed it, else Ctrl-C.
 async fn interrupted(enabled: bool) {
@@ -452,150 +421,6 @@ async fn start_target(
                 accounts,
                 Some(EMBEDDED_ORIGIN.to_owned()),
             ))
-        }
-    }
-}
-
-fn outcome(config: &CheckConfig, level: Level, kind: Kind) -> Outcome {
-    match (kind, level) {
-        (Kind::Pass, _) => Outcome::Pass,
-        (Kind::Info, _) => Outcome::Info,
-        (Kind::Skip, _) => Outcome::Skip,
-        (Kind::Error, _) => Outcome::Error,
-        (Kind::Fail, Level::Should) if !config.strict => Outcome::NonStrict,
-        (Kind::Fail, _) => Outcome::Fail,
-    }
-}
-
-fn base_result(
-    config: &CheckConfig,
-    def: &CheckDef,
-    outcome: Outcome,
-    message: String,
-) -> CheckResult {
-    CheckResult {
-        id: def.id.into(),
-        clause: def.clause.into(),
-        level: def.level.as_str().into(),
-        area: def.area().into(),
-        tags: def.tags.iter().map(|t| t.to_string()).collect(),
-        statement: def.statement.into(),
-        outcome,
-        message,
-        expected: None,
-        seen: None,
-        notes: Vec::new(),
-        known_failing: config.known_failing.contains(def.id),
-        duration_ms: 0,
-        waited_ms: 0,
-        exchanges: Vec::new(),
-    }
-}
-
-fn not_run(config: &CheckConfig, def: &CheckDef, reason: &str) -> CheckResult {
-    base_result(config, def, Outcome::Skip, reason.to_owned())
-}
-
-fn to_result(
-    config: &CheckConfig,
-    cx: &Ctx,
-    def: &CheckDef,
-    v: Verdict,
-    took: Duration,
-    waited: Duration,
-) -> CheckResult {
-    let secrets: Vec<String> = if config.show_secrets {
-        Vec::new()
-    } else {
-        cx.known_secrets()
-            .into_iter()
-            .map(|(_, s)| s)
-            .filter(|s| s.len() >= 4)
-            .collect()
-    };
-    verdict_result(config, &secrets, def, v, took, waited)
-}
-
-/// A verdict as a report entry, every secret in `secrets` masked.
-fn verdict_result(
-    config: &CheckConfig,
-    secrets: &[String],
-    def: &CheckDef,
-    v: Verdict,
-    took: Duration,
-    waited: Duration,
-) -> CheckResult {
-    let scrub = |s: String| {
-        secrets
-            .iter()
-            .fold(s, |acc, secret| acc.replace(secret.as_str(), redact::MASK))
-    };
-    let mut r = base_result(
-        config,
-        def,
-        outcome(config, def.level, v.kind),
-        scrub(v.message),
-    );
-    if r.known_failing && r.outcome == Outcome::Pass {
-        r.notes
-            .push("listed in --known-failing but passed: remove it from the list (stale)".into());
-    }
-    r.expected = v.expected.map(&scrub);
-    r.seen = v.seen.map(&scrub);
-    r.notes.extend(v.notes.into_iter().map(&scrub));
-    r.duration_ms = took.as_millis() as u64;
-    r.waited_ms = waited.as_millis() as u64;
-    r.exchanges = v
-        .evidence
-        .iter()
-        .map(|ex| record(ex, config.show_secrets, &scrub))
-        .collect();
-    r
-}
-
-fn record(ex: &Exchange, show: bool, scrub: &dyn Fn(String) -> String) -> ExchangeRecord {
-    let req = if show {
-        ex.request.clone()
-    } else {
-        ex.request.redacted()
-    };
-    ExchangeRecord {
-        method: req.method.clone(),
-        url: scrub(req.url.clone()),
-        request_headers: req
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), scrub(v.clone())))
-            .collect(),
-        request_body: req.body.clone().map(scrub),
-        status: ex.status,
-        response_headers: ex
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                let v = if !show && k.as_str() == "set-cookie" {
-                    redact::MASK.to_owned()
-                } else {
-                    scrub(v)
-                };
-                (k.as_str().to_owned(), v)
-            })
-            .collect(),
-        body_excerpt: scrub(ex.body_excerpt(2000, show)),
-        elapsed_ms: ex.elapsed.as_millis() as u64,
-        curl: scrub(ex.to_curl(show)),
-    }
-}
-
-fn write_reports(config: &CheckConfig, report: &Report, out: &mut (dyn Write + Send)) {
-    if let Some(dir) = &config.report_dir {
-        if let Err(e) = crate::report::write_all(dir, report) {
-            let _ = writeln!(
-                out,
-                "warning: cannot write the report to {}: {e}",
-                dir.display()
-            );
         }
     }
 }

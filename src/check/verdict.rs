@@ -6,7 +6,7 @@ use crate::client::{ClientError, Exchange};
 
 /// The kind of conclusion a check reached (before levels and `--strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Pass,
     Fail,
     /// An INFO observation: which allowed answer the server chose.
@@ -18,19 +18,19 @@ pub enum Kind {
 
 /// A check's conclusion.
 #[derive(Debug, Clone)]
-pub struct Verdict {
-    pub kind: Kind,
-    pub message: String,
-    pub expected: Option<String>,
-    pub seen: Option<String>,
+pub(crate) struct Verdict {
+    pub(crate) kind: Kind,
+    pub(crate) message: String,
+    pub(crate) expected: Option<String>,
+    pub(crate) seen: Option<String>,
     /// Remarks: look-alikes, what the server did instead, choices observed.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The exchanges that prove the verdict (kept small).
-    pub evidence: Vec<Exchange>,
+    pub(crate) evidence: Vec<Exchange>,
 }
 
 /// Exchanges kept per verdict: enough to prove, not to flood a report.
-pub const MAX_EVIDENCE: usize = 4;
+pub(crate) const MAX_EVIDENCE: usize = 4;
 
 impl Verdict {
     fn new(kind: Kind, message: impl Into<String>) -> Verdict {
@@ -43,46 +43,46 @@ impl Verdict {
             evidence: Vec::new(),
         }
     }
-    pub fn pass(message: impl Into<String>) -> Verdict {
+    pub(crate) fn pass(message: impl Into<String>) -> Verdict {
         Verdict::new(Kind::Pass, message)
     }
-    pub fn fail(message: impl Into<String>) -> Verdict {
+    pub(crate) fn fail(message: impl Into<String>) -> Verdict {
         Verdict::new(Kind::Fail, message)
     }
-    pub fn info(message: impl Into<String>) -> Verdict {
+    pub(crate) fn info(message: impl Into<String>) -> Verdict {
         Verdict::new(Kind::Info, message)
     }
-    pub fn skip(reason: impl Into<String>) -> Verdict {
+    pub(crate) fn skip(reason: impl Into<String>) -> Verdict {
         Verdict::new(Kind::Skip, reason)
     }
-    pub fn error(reason: impl Into<String>) -> Verdict {
+    pub(crate) fn error(reason: impl Into<String>) -> Verdict {
         Verdict::new(Kind::Error, reason)
     }
 
-    pub fn expected(mut self, e: impl Into<String>) -> Verdict {
+    pub(crate) fn expected(mut self, e: impl Into<String>) -> Verdict {
         self.expected = Some(e.into());
         self
     }
-    pub fn seen(mut self, s: impl Into<String>) -> Verdict {
+    pub(crate) fn seen(mut self, s: impl Into<String>) -> Verdict {
         self.seen = Some(s.into());
         self
     }
-    pub fn note(mut self, n: impl Into<String>) -> Verdict {
+    pub(crate) fn note(mut self, n: impl Into<String>) -> Verdict {
         self.notes.push(n.into());
         self
     }
-    pub fn notes(mut self, n: impl IntoIterator<Item = String>) -> Verdict {
+    pub(crate) fn notes(mut self, n: impl IntoIterator<Item = String>) -> Verdict {
         self.notes.extend(n);
         self
     }
     /// Attaches an exchange as evidence (the first few only).
-    pub fn with(mut self, ex: &Exchange) -> Verdict {
+    pub(crate) fn with(mut self, ex: &Exchange) -> Verdict {
         if self.evidence.len() < MAX_EVIDENCE {
             self.evidence.push(ex.clone());
         }
         self
     }
-    pub fn with_all<'a>(mut self, exs: impl IntoIterator<Item = &'a Exchange>) -> Verdict {
+    pub(crate) fn with_all<'a>(mut self, exs: impl IntoIterator<Item = &'a Exchange>) -> Verdict {
         for ex in exs {
             self = self.with(ex);
         }
@@ -90,7 +90,7 @@ impl Verdict {
     }
 
     /// Prefixes the message with the step that went wrong.
-    pub fn context(mut self, step: &str) -> Verdict {
+    pub(crate) fn context(mut self, step: &str) -> Verdict {
         self.message = format!("{step}: {}", self.message);
         self
     }
@@ -116,7 +116,7 @@ impl From<ClientError> for Verdict {
 }
 
 /// `?`-friendly context for a step of a check: `call.await.step("creating the chat")?`.
-pub trait Step<T> {
+pub(crate) trait Step<T> {
     fn step(self, what: &str) -> Result<T, Verdict>;
 }
 
@@ -133,7 +133,7 @@ impl<T> Step<T> for Result<T, Verdict> {
 }
 
 /// Describes an answer in a few words for `seen`: status and error class.
-pub fn describe(ex: &Exchange) -> String {
+pub(crate) fn describe(ex: &Exchange) -> String {
     let mut s = format!("HTTP {}", ex.status);
     if !ex.is_success() {
         if let Some(env) = ex.envelope() {
@@ -144,7 +144,7 @@ pub fn describe(ex: &Exchange) -> String {
 }
 
 /// Fails unless the status is one of `allowed`.
-pub fn expect_status(ex: &Exchange, allowed: &[u16], what: &str) -> Result<(), Verdict> {
+pub(crate) fn expect_status(ex: &Exchange, allowed: &[u16], what: &str) -> Result<(), Verdict> {
     if allowed.contains(&ex.status) {
         return Ok(());
     }

@@ -18,7 +18,7 @@ use super::delivery::{MessageId, Sighting, Tracker};
 use super::persona::{exponential, DesignPoller, MobilePoller, PollOutcome, Poller, Screen};
 use super::plan::Plan;
 use super::scenario::{ChatterParams, DesignParams, MobileParams, Model, Persona, Scenario};
-use super::stats::{Outcome, Stats};
+use super::stats::{RequestOutcome, Stats};
 use crate::contract::wire::{Message, SentMessage};
 use crate::contract::{Endpoint, Timestamp};
 
@@ -444,10 +444,10 @@ impl UserRun {
             })
             .await;
         let outcome = match reply.status {
-            None => Outcome::Transport,
-            Some(s) if (200..300).contains(&s) => Outcome::Ok,
-            Some(_) if reply.is_refusal() => Outcome::Refused,
-            Some(s) => Outcome::Failed(s),
+            None => RequestOutcome::Transport,
+            Some(s) if (200..300).contains(&s) => RequestOutcome::Ok,
+            Some(_) if reply.is_refusal() => RequestOutcome::Refused,
+            Some(s) => RequestOutcome::Failed(s),
         };
         shared
             .stats

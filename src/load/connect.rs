@@ -21,9 +21,8 @@ use std::time::Duration;
 const USERS_PER_ADDRESS: u32 = 1000;
 
 #[derive(Debug, Clone)]
-pub struct ClientFactory {
+pub(crate) struct ClientFactory {
     timeout: Duration,
-    loopback: bool,
     spread: bool,
     /// Shared by every client; None: let reqwest build its own (slow path).
     tls: Option<rustls::ClientConfig>,
@@ -52,7 +51,7 @@ fn tls_config(https: bool) -> Option<rustls::ClientConfig> {
 
 impl ClientFactory {
     /// `base_url`'s host decides whether source addresses can be spread.
-    pub fn new(base_url: &str, timeout: Duration) -> ClientFactory {
+    pub(crate) fn new(base_url: &str, timeout: Duration) -> ClientFactory {
         let parsed = url::Url::parse(base_url).ok();
         let https = parsed.as_ref().is_some_and(|u| u.scheme() == "https");
         let host = parsed.and_then(|u| u.host_str().map(str::to_owned));
@@ -61,19 +60,14 @@ impl ClientFactory {
         });
         ClientFactory {
             timeout,
-            loopback,
             // Linux routes all of 127/8 to lo; elsewhere only 127.0.0.1 is up.
             spread: loopback && cfg!(target_os = "linux"),
             tls: tls_config(https),
         }
     }
 
-    pub fn is_loopback(&self) -> bool {
-        self.loopback
-    }
-
     /// The source address of `user`, when spread.
-    pub fn source_address(&self, user: u32) -> Option<IpAddr> {
+    pub(crate) fn source_address(&self, user: u32) -> Option<IpAddr> {
         if !self.spread {
             return None;
         }
@@ -84,7 +78,7 @@ impl ClientFactory {
 
     /// A client of `user`'s own: at most one idle connection, no redirects,
     /// no proxies, no cookies.
-    pub fn client(&self, user: u32) -> reqwest::Result<reqwest::Client> {
+    pub(crate) fn client(&self, user: u32) -> reqwest::Result<reqwest::Client> {
         let mut b = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(5)))
@@ -104,7 +98,7 @@ impl ClientFactory {
 }
 
 /// Open files a run of `users` needs: a connection each, plus the process's own.
-pub fn files_needed(users: usize) -> u64 {
+pub(crate) fn files_needed(users: usize) -> u64 {
     users as u64 + 256
 }
 
@@ -114,7 +108,7 @@ pub fn files_needed(users: usize) -> u64 {
 /// answer (measured: 20,000 users against a limit of 20,000).
 #[cfg(unix)]
 #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-pub fn raise_open_files(needed: u64) -> Option<u64> {
+pub(crate) fn raise_open_files(needed: u64) -> Option<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -139,7 +133,7 @@ pub fn raise_open_files(needed: u64) -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-pub fn raise_open_files(_needed: u64) -> Option<u64> {
+pub(crate) fn raise_open_files(_needed: u64) -> Option<u64> {
     None
 }
 
@@ -150,7 +144,6 @@ mod tests {
     #[test]
     fn loopback_sources_are_spread() {
         let f = ClientFactory::new("http://127.0.0.1:8000", Duration::from_secs(1));
-        assert!(f.is_loopback());
         if cfg!(target_os = "linux") {
             assert_eq!(f.source_address(0), Some("127.0.0.1".parse().unwrap()));
             assert_eq!(f.source_address(1500), Some("127.0.0.2".parse().unwrap()));
@@ -160,7 +153,6 @@ mod tests {
             );
         }
         let remote = ClientFactory::new("https://chat.example.com", Duration::from_secs(1));
-        assert!(!remote.is_loopback());
         assert_eq!(remote.source_address(5000), None);
     }
 }

@@ -57,10 +57,6 @@ impl Hist {
         }
     }
 
-    pub fn inner(&self) -> &Histogram<u64> {
-        &self.0
-    }
-
     /// The V2 serialisation, base64.
     pub fn encode(&self) -> String {
         let mut buf = Vec::new();
@@ -133,7 +129,7 @@ impl HistSummary {
 }
 
 /// `1.23 ms`, `850 µs`, `2.4 s` for people.
-pub fn human_us(us: u64) -> String {
+pub(crate) fn human_us(us: u64) -> String {
     if us >= 1_000_000 {
         format!("{:.2} s", us as f64 / 1e6)
     } else if us >= 1000 {

@@ -1,294 +1,71 @@
 //! `chat-harness load`: goose scenarios that simulate many polling users and
-//! measure message delivery. The steps of a run, in order:
+//! measure message delivery. The steps of a run, in order (`run_part` here
+//! walks them; `config.rs` holds what it is asked):
 //!
 //! 1. the scenario (`scenario.rs`) and the deterministic plan of users and
 //!    chats (`plan.rs`);
 //! 2. the target: the embedded reference server with enough seeded users,
-//!    or `--target` with accounts from `--accounts` (`provision.rs` makes them);
-//! 3. set-up: the plan's chats are created through the typed client;
+//!    or `--target` with accounts from `--accounts` (`provision.rs` makes them)
+//!    (`setup.rs`);
+//! 3. set-up: the plan's chats are created through the typed client (`setup.rs`);
 //! 4. the users run under goose (`goose.rs`, the only file that imports it),
 //!    each one a persona (`behaviour.rs` over the pure models of
-//!    `persona.rs`), while `delivery.rs` and `stats.rs` keep our own books;
-//! 5. `summary.json`, `summary.md` and `summary.html` (`summary.rs`), goose's
+//!    `persona.rs`), while `delivery.rs` and `stats.rs` keep our own books
+//!    and `progress.rs` shows them;
+//! 5. `summary.json`, `summary.md` and `summary.html` (the model in
+//!    `summary.rs`, built and written by `summarise.rs`), goose's
 //!    report.json beside them (not its report.html: CDN charts), and the `--slo` verdict.
+//!
+//! `dist/` runs one shard of a scenario and merges the shards' results.
 
 pub mod behaviour;
+mod config;
 pub mod connect;
 pub mod delivery;
+pub mod dist;
 mod goose;
 pub mod hist;
 pub mod http1;
 pub mod persona;
 pub mod plan;
+mod progress;
 pub mod provision;
 pub mod scenario;
+mod setup;
 pub mod slo;
 pub mod stats;
 pub mod stdout;
+pub(crate) mod summarise;
 pub mod summary;
+mod summary_html;
+mod summary_markdown;
 
-use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Context;
-use futures::StreamExt;
-
-use crate::accounts::Account;
-use crate::client::{Client, ClientConfig, Credentials};
-use crate::dist::shard::{Prepared, ShardRun};
+use crate::client::{Client, ClientConfig};
 use crate::error::{SetupError, UsageError};
-use crate::reference::{Defect, ServerConfig};
+use dist::shard::ShardRun;
 
+pub use self::config::LoadConfig;
 pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use behaviour::{Control, Shared};
 use delivery::Tracker;
 use plan::Plan;
-use scenario::Scenario;
-use slo::Slo;
+use progress::progress_loop;
+use setup::{set_up, start_target};
 use stats::Stats;
-use summary::{RequestsSummary, Summary, UsersSummary};
-
-/// A validated load run.
-#[derive(Debug, Clone)]
-pub struct LoadConfig {
-    pub scenario: Scenario,
-    /// None: the embedded reference server.
-    pub target: Option<String>,
-    /// Accounts for a real target (with tokens, or passwords to log in with).
-    pub accounts: Vec<Account>,
-    pub timeout: Duration,
-    /// Reports go to `<report_root>/<time>-<scenario>/` unless `report_dir` is set.
-    pub report_root: PathBuf,
-    pub report_dir: Option<PathBuf>,
-    pub slos: Vec<Slo>,
-    /// Print the live progress line.
-    pub progress: bool,
-    /// Embedded server only: defects to switch on (tests and demos).
-    pub defects: Vec<Defect>,
-    /// Embedded server only: no rate limits (pure capacity runs).
-    pub unlimited: bool,
-}
+use summarise::{setup_failed, summarise, write_reports};
+use summary::LoadSummary;
 
 /// What a run leaves behind.
 #[derive(Debug)]
 pub struct LoadOutcome {
-    pub summary: Summary,
+    pub summary: LoadSummary,
     pub report_dir: PathBuf,
     pub exit_code: u8,
-}
-
-/// The embedded server and what it seeded.
-struct Target {
-    url: String,
-    label: String,
-    accounts: Vec<Account>,
-    server: Option<crate::reference::RunningServer>,
-}
-
-async fn start_target(cfg: &LoadConfig, users: usize) -> anyhow::Result<Target> {
-    match &cfg.target {
-        Some(url) => Ok(Target {
-            url: url.trim_end_matches('/').to_owned(),
-            label: url.clone(),
-            accounts: cfg.accounts.clone(),
-            server: None,
-        }),
-        None => {
-            let mut sc = ServerConfig::default().with_generated_users(users);
-            for d in &cfg.defects {
-                sc = sc.with_defect(*d);
-            }
-            if cfg.unlimited {
-                for e in crate::contract::Endpoint::ALL {
-                    sc = sc.without_limit(e);
-                }
-            }
-            let server = crate::reference::serve(sc, "127.0.0.1:0".parse()?)
-                .await
-                .map_err(|e| {
-                    SetupError(format!("cannot start the embedded reference server: {e}"))
-                })?;
-            let mut accounts = server.core().accounts();
-            // Generated users come after any seeded ones, in order.
-            accounts.retain(|a| a.email.starts_with("load-"));
-            accounts.sort_by(|a, b| a.email.cmp(&b.email));
-            Ok(Target {
-                url: server.url(),
-                label: "embedded".into(),
-                accounts,
-                server: Some(server),
-            })
-        }
-    }
-}
-
-/// Signs every account in (known tokens cost nothing) and creates the plan's chats.
-async fn set_up(
-    client: &Client,
-    accounts: &[Account],
-    plan: &Plan,
-    tag: &str,
-) -> anyhow::Result<(Vec<Credentials>, Vec<String>)> {
-    let creds: Vec<Result<Credentials, String>> =
-        futures::stream::iter(accounts.iter().enumerate())
-            .map(|(i, a)| async move {
-                crate::accounts::sign_in(client, a)
-                    .await
-                    .map_err(|e| format!("account #{} ({}): {e}", i + 1, a.email))
-            })
-            .buffered(16)
-            .collect()
-            .await;
-    let creds: Vec<Credentials> = creds
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(SetupError)?;
-    let emails: Vec<&str> = accounts.iter().map(|a| a.email.as_str()).collect();
-    let chats: Vec<Result<String, String>> = futures::stream::iter(plan.chats.iter().enumerate())
-        .map(|(i, c)| {
-            let creds = &creds;
-            let emails = &emails;
-            async move {
-                let others: Vec<&str> = c
-                    .members
-                    .iter()
-                    .filter(|&&m| m != c.creator)
-                    .map(|&m| emails[m as usize])
-                    .collect();
-                let name = format!("lh-{tag}-{i}");
-                client
-                    .create_chat(&creds[c.creator as usize], &name, &others, c.kind.as_str())
-                    .await
-                    .map(|t| t.value)
-                    .map_err(|e| {
-                        let revoked = if e.status() == Some(401) {
-                            format!(
-                                "tokens stopped working: the token of {} was refused with 401; the server may rotate the secret at every login (AUTH-6): provision fresh tokens and do not log these users in elsewhere; ",
-                                emails[c.creator as usize]
-                            )
-                        } else {
-                            String::new()
-                        };
-                        format!(
-                            "{revoked}creating chat #{i} ({} of {} users): {e}",
-                            c.kind.as_str(),
-                            c.members.len()
-                        )
-                    })
-            }
-        })
-        .buffered(32)
-        .collect()
-        .await;
-    let chat_ids: Vec<String> = chats
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(SetupError)?;
-    Ok((creds, chat_ids))
-}
-
-fn persona_counts(s: &Scenario, plan: &Plan) -> BTreeMap<String, u32> {
-    let mut out = BTreeMap::new();
-    for u in &plan.users {
-        *out.entry(s.personas[u.persona].persona.kind().to_owned())
-            .or_default() += 1;
-    }
-    out
-}
-
-/// Builds the summary from what has been measured so far.
-fn summarise(
-    shared: &Shared,
-    target: &str,
-    started_at: &str,
-    slos: &[Slo],
-    goose: Option<GooseOutcome>,
-    partial: bool,
-    part: Option<&Prepared>,
-) -> Summary {
-    let now = Instant::now();
-    let st = &shared.stats;
-    let per_endpoint = st.endpoints();
-    let (total, errors) = st.totals();
-    let elapsed = now
-        .min(shared.end())
-        .saturating_duration_since(st.origin())
-        .as_secs_f64();
-    let sum = |f: fn(&stats::EndpointSummary) -> u64| per_endpoint.values().map(f).sum::<u64>();
-    let mut summary = Summary {
-        schema_version: summary::SCHEMA_VERSION,
-        tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
-        scenario: shared.scenario.name.clone(),
-        scenario_resolved: serde_json::to_value(&shared.scenario).unwrap_or_default(),
-        target: target.to_owned(),
-        started_at: started_at.to_owned(),
-        elapsed_s: (elapsed * 10.0).round() / 10.0,
-        stopped_early: shared.control.reason(),
-        partial,
-        status: if partial {
-            summary::RunStatus::Partial
-        } else {
-            summary::RunStatus::Complete
-        },
-        setup_error: None,
-        users: UsersSummary {
-            planned: shared.scenario.users,
-            max_active: st.max_users.load(std::sync::atomic::Ordering::Relaxed),
-            personas: persona_counts(&shared.scenario, &shared.plan),
-            chats: shared.plan.chats.len() as u32,
-            iterations: shared.scenario.iterations.map(|per_user| {
-                let finished = shared.finished.load(std::sync::atomic::Ordering::SeqCst);
-                summary::IterationsSummary {
-                    per_user,
-                    finished,
-                    unfinished: (shared.plan.users.len() as u32).saturating_sub(finished),
-                }
-            }),
-        },
-        requests: RequestsSummary {
-            total,
-            errors,
-            refused_expected: sum(|e| e.refused_expected),
-            refused_unexpected: sum(|e| e.refused_unexpected),
-            per_second: if elapsed > 0.0 {
-                (total as f64 / elapsed * 10.0).round() / 10.0
-            } else {
-                0.0
-            },
-            latency: st.all_latency(),
-            per_endpoint,
-        },
-        delivery: shared.tracker.report(),
-        poll_lateness: st.lateness(),
-        timeline: st.timeline(now),
-        goose,
-        slo: Vec::new(),
-        shard: None,
-        merged: None,
-    };
-    if let Some(p) = part {
-        summary.shard = Some(p.info.clone());
-        summary.scenario_resolved = p.whole_resolved.clone();
-    }
-    summary.slo = slos.iter().map(|s| s.judge(&summary)).collect();
-    summary
-}
-
-pub(crate) fn write_reports(dir: &Path, s: &Summary) -> anyhow::Result<()> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .with_context(|| format!("cannot write {}", path.display()))
-    };
-    write("summary.json", &s.to_json())?;
-    write("summary.md", s.to_markdown().as_bytes())?;
-    write("summary.html", s.to_html().as_bytes())?;
-    Ok(())
 }
 
 fn report_dir(cfg: &LoadConfig) -> PathBuf {
@@ -304,10 +81,13 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadOutcome> {
     run_part(cfg, None).await
 }
 
-/// Runs a scenario, or one shard of it (`crate::dist`), to its end.
-pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Result<LoadOutcome> {
+/// Runs a scenario, or one shard of it (`dist/`), to its end.
+pub(crate) async fn run_part(
+    cfg: LoadConfig,
+    shard: Option<ShardRun>,
+) -> anyhow::Result<LoadOutcome> {
     let mut part = shard
-        .map(|r| crate::dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
+        .map(|r| dist::shard::prepare(&cfg.scenario, r.shard, r.start_at))
         .transpose()?;
     let (scenario, plan) = match &part {
         Some(p) => (p.scenario.clone(), p.plan.clone()),
@@ -488,132 +268,4 @@ pub async fn run_part(cfg: LoadConfig, shard: Option<ShardRun>) -> anyhow::Resul
         report_dir: dir,
         exit_code,
     })
-}
-
-/// A run that could not start still leaves its report: `summary.json` with
-/// status `setup_failed` and the reason (as `check` does), nothing measured.
-/// Returns the error, to be reported as before (exit 3).
-fn setup_failed(
-    dir: &Path,
-    scenario: &Scenario,
-    plan: &Plan,
-    target: &str,
-    part: Option<&Prepared>,
-    e: anyhow::Error,
-) -> anyhow::Error {
-    let now = Instant::now();
-    let stats = Stats::new(now);
-    let tracker = Tracker::new(plan, |_| false);
-    let summary = Summary {
-        schema_version: summary::SCHEMA_VERSION,
-        tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
-        scenario: scenario.name.clone(),
-        scenario_resolved: part.map_or_else(
-            || serde_json::to_value(scenario).unwrap_or_default(),
-            |p| p.whole_resolved.clone(),
-        ),
-        target: target.to_owned(),
-        started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        elapsed_s: 0.0,
-        stopped_early: None,
-        partial: false,
-        status: summary::RunStatus::SetupFailed,
-        setup_error: Some(format!("{e:#}")),
-        users: UsersSummary {
-            planned: scenario.users,
-            max_active: 0,
-            personas: persona_counts(scenario, plan),
-            chats: plan.chats.len() as u32,
-            iterations: None,
-        },
-        requests: RequestsSummary {
-            total: 0,
-            errors: 0,
-            refused_expected: 0,
-            refused_unexpected: 0,
-            per_second: 0.0,
-            latency: stats.all_latency(),
-            per_endpoint: BTreeMap::new(),
-        },
-        delivery: tracker.report(),
-        poll_lateness: stats.lateness(),
-        timeline: Vec::new(),
-        goose: None,
-        // Nothing was measured: no objective held or broke.
-        slo: Vec::new(),
-        shard: part.map(|p| p.info.clone()),
-        merged: None,
-    };
-    let written = std::fs::create_dir_all(dir)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| write_reports(dir, &summary));
-    match written {
-        Ok(()) => eprintln!(
-            "load: could not start; {} says why (status setup_failed)",
-            dir.join("summary.json").display()
-        ),
-        Err(w) => eprintln!("load: could not start, and {w:#}"),
-    }
-    e
-}
-
-/// The live progress line, and a partial summary every ten seconds so that
-/// a killed run still leaves its numbers.
-async fn progress_loop(
-    shared: Arc<Shared>,
-    dir: PathBuf,
-    target: String,
-    started_at: String,
-    slos: Vec<Slo>,
-    show: bool,
-    part: Option<Arc<Prepared>>,
-) {
-    let tty = std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_total = 0;
-    let mut n = 0u64;
-    loop {
-        tick.tick().await;
-        n += 1;
-        let now = Instant::now();
-        shared.stats.sample_users(now);
-        let (total, errors) = shared.stats.totals();
-        let rate = total - last_total;
-        last_total = total;
-        let p99 = shared.stats.take_recent_p99_us();
-        if show && (tty || n.is_multiple_of(10)) {
-            let d = shared.tracker.report();
-            let line = format!(
-                "t={:>4}s users={:>6} req/s={:>7} p99={:>9} delivery p99={:>9} sent={} lost={} errors={}",
-                now.saturating_duration_since(shared.stats.origin()).as_secs(),
-                shared.stats.active_users.load(std::sync::atomic::Ordering::Relaxed),
-                rate,
-                hist::human_us(p99),
-                hist::human_us(d.latency.p99_us),
-                d.counts.sent,
-                d.counts.lost,
-                errors
-            );
-            let mut err = std::io::stderr().lock();
-            let _ = if tty {
-                write!(err, "\r{line}\x1b[K")
-            } else {
-                writeln!(err, "{line}")
-            };
-            let _ = err.flush();
-        }
-        if n.is_multiple_of(10) {
-            let s = summarise(
-                &shared,
-                &target,
-                &started_at,
-                &slos,
-                None,
-                true,
-                part.as_deref(),
-            );
-            let _ = write_reports(&dir, &s);
-        }
-    }
 }

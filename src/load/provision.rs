@@ -29,7 +29,7 @@ pub struct ProvisionConfig {
 }
 
 impl ProvisionConfig {
-    pub fn email(&self, i: usize) -> String {
+    pub(crate) fn email(&self, i: usize) -> String {
         format!("{}{i:06}@{}", self.prefix, self.domain)
     }
 }
@@ -99,7 +99,7 @@ async fn attempt(
     }
 }
 
-pub async fn run(cfg: ProvisionConfig) -> anyhow::Result<u8> {
+pub(crate) async fn run(cfg: ProvisionConfig) -> anyhow::Result<u8> {
     let mut have: Vec<Account> = if cfg.out.exists() {
         accounts::load(&cfg.out)?
     } else {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::Summary;
+use super::summary::{LoadSummary, SloResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -66,17 +66,6 @@ pub struct Slo {
     pub threshold: Threshold,
 }
 
-/// An objective judged against a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SloResult {
-    pub slo: String,
-    /// What was measured, in the objective's unit (µs, %, or a count).
-    pub measured: Option<f64>,
-    /// Measured in words.
-    pub measured_text: String,
-    pub held: bool,
-}
-
 impl fmt::Display for Slo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -109,7 +98,7 @@ const OPS: [(&str, Op); 6] = [
 ];
 
 /// Every metric name an objective may use, percentiles shown as `p99`.
-pub fn metric_names() -> Vec<String> {
+pub(crate) fn metric_names() -> Vec<String> {
     let mut names: Vec<String> = HISTOGRAMS.iter().map(|h| format!("{h}.p99")).collect();
     names.extend(
         crate::contract::Endpoint::ALL
@@ -258,7 +247,7 @@ impl Slo {
         })
     }
 
-    pub fn judge(&self, s: &Summary) -> SloResult {
+    pub fn judge(&self, s: &LoadSummary) -> SloResult {
         let measured = self.measure(s);
         let held = measured.is_some_and(|m| {
             let limit = match self.threshold {
@@ -286,7 +275,7 @@ impl Slo {
         }
     }
 
-    fn measure(&self, s: &Summary) -> Option<f64> {
+    fn measure(&self, s: &LoadSummary) -> Option<f64> {
         let d = &s.delivery.counts;
         let errors = s.requests.errors as f64;
         Some(match self.metric.as_str() {

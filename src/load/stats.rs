@@ -16,7 +16,7 @@ use crate::contract::Endpoint;
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum RequestOutcome {
     Ok,
     /// Refused by the rate limiter (429, or a 4xx with Remaining 0).
     Refused,
@@ -88,7 +88,7 @@ pub struct Tick {
 }
 
 impl Stats {
-    pub fn new(origin: Instant) -> Stats {
+    pub(crate) fn new(origin: Instant) -> Stats {
         let v = || (0..SLOTS).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
         Stats {
             endpoints: Endpoint::ALL.iter().map(|_| Mutex::default()).collect(),
@@ -105,7 +105,7 @@ impl Stats {
         }
     }
 
-    pub fn origin(&self) -> Instant {
+    pub(crate) fn origin(&self) -> Instant {
         self.origin
     }
 
@@ -114,10 +114,10 @@ impl Stats {
     }
 
     /// Records one request; `prober` says whether refusals were asked for.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         endpoint: Endpoint,
-        outcome: Outcome,
+        outcome: RequestOutcome,
         status: Option<u16>,
         elapsed: Duration,
         prober: bool,
@@ -127,18 +127,18 @@ impl Stats {
             .position(|&e| e == endpoint)
             .unwrap_or(0);
         let error = match outcome {
-            Outcome::Ok => false,
-            Outcome::Refused => !prober,
-            Outcome::Failed(_) | Outcome::Transport => true,
+            RequestOutcome::Ok => false,
+            RequestOutcome::Refused => !prober,
+            RequestOutcome::Failed(_) | RequestOutcome::Transport => true,
         };
         {
             let mut s = self.endpoints[i].lock().unwrap_or_else(|p| p.into_inner());
             match outcome {
-                Outcome::Ok => s.ok += 1,
-                Outcome::Refused if prober => s.refused_expected += 1,
-                Outcome::Refused => s.refused_unexpected += 1,
-                Outcome::Failed(_) => s.failed += 1,
-                Outcome::Transport => s.transport += 1,
+                RequestOutcome::Ok => s.ok += 1,
+                RequestOutcome::Refused if prober => s.refused_expected += 1,
+                RequestOutcome::Refused => s.refused_unexpected += 1,
+                RequestOutcome::Failed(_) => s.failed += 1,
+                RequestOutcome::Transport => s.transport += 1,
             }
             if let Some(code) = status {
                 *s.statuses.entry(code).or_default() += 1;
@@ -161,29 +161,29 @@ impl Stats {
     }
 
     /// A poll started `lateness` after it was due.
-    pub fn poll_late(&self, lateness: Duration) {
+    pub(crate) fn poll_late(&self, lateness: Duration) {
         self.lateness
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(lateness);
     }
 
-    pub fn user_started(&self) {
+    pub(crate) fn user_started(&self) {
         let n = self.active_users.fetch_add(1, Ordering::Relaxed) + 1;
         self.max_users.fetch_max(n, Ordering::Relaxed);
     }
 
-    pub fn user_stopped(&self) {
+    pub(crate) fn user_stopped(&self) {
         self.active_users.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Samples the active users into the timeline (called once a second).
-    pub fn sample_users(&self, at: Instant) {
+    pub(crate) fn sample_users(&self, at: Instant) {
         let n = self.active_users.load(Ordering::Relaxed);
         self.users[self.slot(at)].store(n, Ordering::Relaxed);
     }
 
-    pub fn totals(&self) -> (u64, u64) {
+    pub(crate) fn totals(&self) -> (u64, u64) {
         (
             self.total.load(Ordering::Relaxed),
             self.total_errors.load(Ordering::Relaxed),
@@ -191,14 +191,14 @@ impl Stats {
     }
 
     /// The p99 of requests since the last call (for the progress line).
-    pub fn take_recent_p99_us(&self) -> u64 {
+    pub(crate) fn take_recent_p99_us(&self) -> u64 {
         let mut h = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let p = h.quantile_us(0.99);
         *h = Hist::new();
         p
     }
 
-    pub fn endpoints(&self) -> BTreeMap<String, EndpointSummary> {
+    pub(crate) fn endpoints(&self) -> BTreeMap<String, EndpointSummary> {
         let mut out = BTreeMap::new();
         for (e, m) in Endpoint::ALL.iter().zip(&self.endpoints) {
             let s = m.lock().unwrap_or_else(|p| p.into_inner());
@@ -225,7 +225,7 @@ impl Stats {
     }
 
     /// All requests' latency together.
-    pub fn all_latency(&self) -> HistSummary {
+    pub(crate) fn all_latency(&self) -> HistSummary {
         let mut all = Hist::new();
         for m in &self.endpoints {
             all.add(&m.lock().unwrap_or_else(|p| p.into_inner()).latency);
@@ -233,7 +233,7 @@ impl Stats {
         all.summary()
     }
 
-    pub fn lateness(&self) -> HistSummary {
+    pub(crate) fn lateness(&self) -> HistSummary {
         self.lateness
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -241,7 +241,7 @@ impl Stats {
     }
 
     /// The timeline up to `until`.
-    pub fn timeline(&self, until: Instant) -> Vec<Tick> {
+    pub(crate) fn timeline(&self, until: Instant) -> Vec<Tick> {
         let end = self.slot(until) + 1;
         (0..end)
             .map(|i| Tick {
@@ -262,10 +262,28 @@ mod tests {
     fn refusals_split_by_who_asked() {
         let s = Stats::new(Instant::now());
         let ms = Duration::from_millis(2);
-        s.record(Endpoint::GetChats, Outcome::Refused, Some(429), ms, true);
-        s.record(Endpoint::GetChats, Outcome::Refused, Some(429), ms, false);
-        s.record(Endpoint::GetChats, Outcome::Ok, Some(200), ms, false);
-        s.record(Endpoint::GetChats, Outcome::Transport, None, ms, false);
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Refused,
+            Some(429),
+            ms,
+            true,
+        );
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Refused,
+            Some(429),
+            ms,
+            false,
+        );
+        s.record(Endpoint::GetChats, RequestOutcome::Ok, Some(200), ms, false);
+        s.record(
+            Endpoint::GetChats,
+            RequestOutcome::Transport,
+            None,
+            ms,
+            false,
+        );
         let e = &s.endpoints()["get_chats"];
         assert_eq!(
             (

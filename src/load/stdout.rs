@@ -16,7 +16,7 @@ static MODE: AtomicU8 = AtomicU8::new(OFF);
 
 /// Called once by the command line: goose's stdout goes to stderr, or
 /// nowhere when `quiet`.
-pub fn divert_goose(quiet: bool) {
+pub(crate) fn divert_goose(quiet: bool) {
     MODE.store(if quiet { TO_NULL } else { TO_STDERR }, Ordering::SeqCst);
 }
 

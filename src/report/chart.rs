@@ -351,7 +351,7 @@ pub fn nice_max(v: f64) -> f64 {
 }
 
 fn xml(s: &str) -> String {
-    crate::load::summary::esc(s)
+    super::escape_xml(s)
 }
 
 #[cfg(test)]

@@ -23,10 +23,29 @@ pub fn write_all(dir: &Path, report: &Report) -> std::io::Result<()> {
     Ok(())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+/// Writes `bytes` to `path` through a hidden temporary file beside it and a
+/// rename, so a reader never sees half a file. Every report file of every
+/// command is written this way.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map_or_else(
+        || std::ffi::OsString::from("report"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(&name);
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Escapes text for XML, HTML and SVG (`&`, `<`, `>` and `"`): the one
+/// escaping helper of every report format.
+pub(crate) fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -162,5 +181,27 @@ mod tests {
         let back: Report = serde_json::from_slice(&super::json::render(&r)).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.summary.verdict, "non_conformant");
+    }
+
+    #[test]
+    fn files_are_replaced_whole_and_leave_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        super::write_atomic(&path, b"old").unwrap();
+        super::write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["summary.json"]);
+    }
+
+    #[test]
+    fn one_escaping_for_every_markup() {
+        assert_eq!(
+            super::escape_xml(r#"<a href="x">&</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

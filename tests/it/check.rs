@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chat_harness::check::runner::{execute, RunOutput};
-use chat_harness::check::{catalog, CheckConfig, EmbeddedOptions, Selection, Target};
+use chat_harness::check::{catalogue, CheckConfig, EmbeddedOptions, Selection, Target};
 use chat_harness::reference::{Defect, ResetForm};
 use chat_harness::report::model::{Outcome, RunStatus};
 use futures::StreamExt;
@@ -77,7 +77,7 @@ async fn clean_reference_passes_with_delta_and_epoch_reset() {
     assert_clean(&out, "delta");
     assert_eq!(
         out.report.checks.len(),
-        catalog::all().iter().filter(|c| !c.has_tag("slow")).count()
+        catalogue().iter().filter(|c| !c.has_tag("slow")).count()
     );
     let mut c = config(&[], &[], &["slow"], 60);
     c.target = Target::Embedded(EmbeddedOptions {
@@ -193,7 +193,7 @@ async fn defect_matrix() -> BTreeMap<Defect, (BTreeSet<String>, bool)> {
 async fn every_defect_fails_its_clause_and_every_check_is_killed() {
     let matrix = defect_matrix().await;
     let mut killers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for c in catalog::all() {
+    for c in catalogue() {
         killers.insert(c.id, Vec::new());
     }
     let mut missed = Vec::new();
@@ -361,7 +361,7 @@ async fn known_failing_and_exit_codes() {
 
 #[tokio::test]
 async fn usage_and_setup_errors_have_their_exit_codes() {
-    let code = |e: &anyhow::Error| chat_harness::exit_code_for(e);
+    let code = |e: &anyhow::Error| chat_harness::cli::exit_code_for(e);
     let mut sink = Vec::new();
     let e = execute(config(&[], &["NO-SUCH-CHECK"], &[], 60), &mut sink)
         .await
@@ -427,7 +427,7 @@ async fn listing_prints_the_catalogue() {
     let mut sink = Vec::new();
     assert!(execute(c, &mut sink).await.unwrap().is_none());
     let text = String::from_utf8(sink).unwrap();
-    for def in catalog::all() {
+    for def in catalogue() {
         assert!(text.contains(def.id), "{} not listed", def.id);
     }
 }
@@ -522,7 +522,7 @@ async fn a_forbidden_answer_during_set_up_fails_its_clause() {
 }
 
 /// The plan printed before the first check counts the fresh users the
-/// checks take; a full run holds the table in `check/plan.rs` to what the
+/// checks take; a full run holds the table in `check/wait_plan.rs` to what the
 /// checks really took, so the estimate cannot drift from the code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_counts_the_fresh_users_the_checks_take() {

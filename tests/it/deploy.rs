@@ -20,7 +20,7 @@ use clap::Parser;
 use serde_json::Value;
 
 use chat_harness::cli::Cli;
-use chat_harness::dist::Shard;
+use chat_harness::load::dist::Shard;
 use chat_harness::load::scenario::Scenario;
 
 fn root() -> PathBuf {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chat_harness::load::summary::Summary;
+use chat_harness::load::summary::LoadSummary;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-harness");
 
@@ -39,7 +39,7 @@ fn wait(child: &mut Reaper, limit: Duration) -> i32 {
 }
 
 /// A shard's or the merge's summary, valid against the schema.
-fn read(dir: &Path) -> Summary {
+fn read(dir: &Path) -> LoadSummary {
     let json = crate::schema::assert_file_valid(
         chat_harness::load::summary::SCHEMA,
         &dir.join("summary.json"),
@@ -116,9 +116,9 @@ fn two_shard_processes_merge_into_one_report_that_accounts_for_everything() {
         .unwrap();
     assert!(merge.status.success(), "{merge:?}");
 
-    let parts: Vec<Summary> = (0..2).map(|i| read(&shard_dir(i))).collect();
+    let parts: Vec<LoadSummary> = (0..2).map(|i| read(&shard_dir(i))).collect();
     let m = read(&out);
-    let sum = |f: &dyn Fn(&Summary) -> u64| parts.iter().map(f).sum::<u64>();
+    let sum = |f: &dyn Fn(&LoadSummary) -> u64| parts.iter().map(f).sum::<u64>();
     assert_eq!(m.requests.total, sum(&|s| s.requests.total));
     assert_eq!(m.requests.errors, sum(&|s| s.requests.errors));
     assert_eq!(m.requests.latency.count, sum(&|s| s.requests.latency.count));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chat_harness::load::scenario::Scenario;
 use chat_harness::load::slo::Slo;
-use chat_harness::load::summary::Summary;
+use chat_harness::load::summary::LoadSummary;
 use chat_harness::load::{run, LoadConfig, LoadOutcome};
 use chat_harness::reference::Defect;
 
@@ -94,7 +94,7 @@ async fn smoke_run_delivers_every_message_and_writes_its_reports() {
     }
     // goose's report.html would load its charts from a CDN: not written.
     assert!(!out.report_dir.join("report.html").exists());
-    let back: Summary =
+    let back: LoadSummary =
         serde_json::from_slice(&std::fs::read(out.report_dir.join("summary.json")).unwrap())
             .unwrap();
     assert_eq!(back.schema_version, 1);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chat_harness::accounts::{self, Account};
 use chat_harness::client::{Client, ClientConfig};
 use chat_harness::contract::Endpoint;
-use chat_harness::load::summary::Summary;
+use chat_harness::load::summary::LoadSummary;
 use chat_harness::reference::{serve, Defect, RunningServer, ServerConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-harness");
@@ -292,7 +292,7 @@ fn load_args(url: &str, file: &Path, report: &Path) -> Vec<String> {
     ]
 }
 
-fn summary(dir: &Path) -> Summary {
+fn summary(dir: &Path) -> LoadSummary {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
 }
 
@@ -335,7 +335,7 @@ enum When {
 /// Runs the smoke scenario on a server that rotates secrets at login
 /// (AUTH-6), logging the given users (indices into the run's accounts) in
 /// elsewhere, and returns the process's output and its summary, if any.
-async fn rotated_run(users: &[usize], when: When) -> (Output, Option<Summary>) {
+async fn rotated_run(users: &[usize], when: When) -> (Output, Option<LoadSummary>) {
     let cfg = ServerConfig::default()
         .with_users(Vec::new())
         .with_generated_users(12)
@@ -376,7 +376,7 @@ async fn rotated_run(users: &[usize], when: When) -> (Output, Option<Summary>) {
     (out, s)
 }
 
-fn assert_stopped_for_tokens(out: &Output, s: Option<Summary>) {
+fn assert_stopped_for_tokens(out: &Output, s: Option<LoadSummary>) {
     let s = s.expect("the report is written");
     assert_eq!(out.status.code(), Some(3), "{}", text(out));
     assert!(

@@ -15,18 +15,18 @@ use serde_json::{json, Value};
 use chat_harness::capacity::report::{CapacityReport, Knee, StepReport};
 use chat_harness::capacity::{model_report, CapacityConfig};
 use chat_harness::contract::{Endpoint, LimitsTable};
-use chat_harness::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::limits::probe::Concurrent;
 use chat_harness::limits::report::{
     Atomicity, EndpointReport, Finding, LimitsReport, RefusalReport, Status,
 };
 use chat_harness::limits::window::{classify, Phases};
 use chat_harness::load::delivery::{DeliveryCounts, DeliveryReport};
+use chat_harness::load::dist::{MergedInfo, ShardInfo, ShardRow};
 use chat_harness::load::hist::Hist;
 use chat_harness::load::scenario::Scenario;
 use chat_harness::load::slo::Slo;
 use chat_harness::load::stats::{EndpointSummary, Tick};
-use chat_harness::load::summary::{RequestsSummary, Summary, UsersSummary};
+use chat_harness::load::summary::{LoadSummary, RequestsSummary, UsersSummary};
 use chat_harness::load::GooseOutcome;
 
 const REPORT: &str = chat_harness::report::json::SCHEMA;
@@ -157,9 +157,9 @@ fn smoke() -> Scenario {
 
 /// A whole run's summary built from the model types, every optional part
 /// that a run writes filled in.
-fn summary() -> Summary {
+fn summary() -> LoadSummary {
     let latency = hist(&[800, 1200, 45_000]);
-    let mut s = Summary {
+    let mut s = LoadSummary {
         schema_version: chat_harness::load::summary::SCHEMA_VERSION,
         tool: "chat-harness 0.1.0".into(),
         scenario: "smoke".into(),

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chat_harness::check::catalog;
+use chat_harness::check::catalogue;
 
 const SPEC: &str = include_str!("../../src/contract/SPEC.md");
 
@@ -86,7 +86,7 @@ fn the_spec_and_the_catalogue_name_the_same_checks() {
     let spec = sections();
     assert!(spec.len() > 40, "only {} sections parsed", spec.len());
     let mut by_clause: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for c in catalog::all() {
+    for c in catalogue() {
         let s = spec
             .get(c.clause)
             .unwrap_or_else(|| panic!("{} checks {}, which SPEC.md lacks", c.id, c.clause));

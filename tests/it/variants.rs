@@ -53,7 +53,7 @@ fn user_config(url: &str) -> CheckConfig {
     let Command::Check(check) = cli.command else {
         panic!("not check")
     };
-    let mut c = CheckConfig::try_from((&cli.global, check)).expect("a valid check config");
+    let mut c = check.config(&cli.global).expect("a valid check config");
     c.handle_interrupt = false;
     c.color = false;
     c

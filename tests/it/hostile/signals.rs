@@ -13,7 +13,7 @@ use super::{write_inputs, DEADLINE};
 use crate::schema::assert_file_valid;
 use chat_harness::capacity::report::CapacityReport;
 use chat_harness::limits::report::LimitsReport;
-use chat_harness::load::summary::Summary;
+use chat_harness::load::summary::LoadSummary;
 
 /// Starts the binary, waits for an output line (stdout or stderr) containing
 /// `ready`, lets it work for a moment, sends `signal`, and returns the exit
@@ -134,7 +134,7 @@ async fn load_is_interrupted(signal: &str) {
         chat_harness::load::summary::SCHEMA,
         &out.join("summary.json"),
     );
-    let s: Summary = serde_json::from_value(json).unwrap();
+    let s: LoadSummary = serde_json::from_value(json).unwrap();
     assert!(!s.partial, "the final summary, not a progress one");
     let why = s.stopped_early.as_deref().unwrap_or_default();
     assert!(why.contains("interrupted"), "stopped_early = {why:?}");
@@ -235,7 +235,7 @@ async fn capacity_is_interrupted(signal: &str) {
     );
     let step = out.join("step-000004").join("summary.json");
     let step = assert_file_valid(chat_harness::load::summary::SCHEMA, &step);
-    let s: Summary = serde_json::from_value(step).unwrap();
+    let s: LoadSummary = serde_json::from_value(step).unwrap();
     assert!(s.stopped_early.is_some_and(|w| w.contains("interrupted")));
 }
 

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use crate::load::hist::human_us;
-use crate::load::summary::{esc, Summary};
+use crate::load::summary::LoadSummary;
+use crate::report::escape_xml as esc;
 
 fn late_text(late_ms: Option<i64>, late: bool) -> String {
     match late_ms {
@@ -17,7 +18,7 @@ fn late_text(late_ms: Option<i64>, late: bool) -> String {
 }
 
 /// Markdown lines for a shard or a merged run (empty for a single run).
-pub fn markdown(s: &Summary) -> String {
+pub(crate) fn markdown(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = writeln!(
@@ -77,7 +78,7 @@ pub fn markdown(s: &Summary) -> String {
 }
 
 /// HTML paragraphs for a shard or a merged run (empty for a single run).
-pub fn html(s: &Summary) -> String {
+pub(crate) fn html(s: &LoadSummary) -> String {
     let mut o = String::new();
     if let Some(i) = &s.shard {
         let _ = write!(

@@ -5,73 +5,165 @@
 use std::io::Write;
 
 use anyhow::Context;
+use clap::Args;
 
+use super::GlobalArgs;
 use crate::accounts;
-use crate::cli::{CallArgs, GlobalArgs};
 use crate::client::{Auth, Client, ClientConfig, Credentials, Encoding, Exchange, Request};
 use crate::contract::{redact, Endpoint};
 use crate::error::{exit_code, SetupError, UsageError};
 
-pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
-    let endpoint: Endpoint = args
-        .endpoint
-        .parse()
-        .map_err(|e| UsageError(format!("{e}")))?;
-    let mut params = Vec::new();
-    for p in &args.params {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| UsageError(format!("parameter {p:?} is not KEY=VALUE")))?;
-        params.push((k.to_owned(), v.to_owned()));
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The endpoint: login, signup, get_chats, create_chat, get_messages,
+    /// send_message, mark_as_read, get_chat_participants, get_users.
+    pub endpoint: String,
+    /// Parameters as key=value (e.g. chat=CHAT-0001 limit=10).
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Use this token instead of logging in.
+    #[arg(long, value_name = "KEY:SECRET")]
+    pub token: Option<String>,
+    /// Send POST parameters as a JSON body instead of a form.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a curl command that reproduces the call.
+    #[arg(long)]
+    pub curl: bool,
+    /// Show api_secret values and the token's secret instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Log in afresh and keep no token: by default a user's token is kept
+    /// (mode 0600) in $XDG_CACHE_HOME/chat-harness or ~/.cache/chat-harness,
+    /// per target and user, and reused until the server refuses it.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CallArgs {
+    /// The validated configuration these flags describe.
+    pub fn config(&self, global: &GlobalArgs) -> anyhow::Result<CallConfig> {
+        let endpoint: Endpoint = self
+            .endpoint
+            .parse()
+            .map_err(|e| UsageError(format!("{e}")))?;
+        let mut params = Vec::new();
+        for p in &self.params {
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("parameter {p:?} is not KEY=VALUE")))?;
+            params.push((k.to_owned(), v.to_owned()));
+        }
+        let Some(target) = global.target.clone() else {
+            return Err(UsageError("call needs --target URL".into()).into());
+        };
+        let acting = match (&self.token, endpoint.requires_auth()) {
+            (_, false) => Acting::Nobody,
+            (Some(t), true) => Acting::Token(
+                Credentials::parse(t)
+                    .ok_or_else(|| UsageError("--token must be KEY:SECRET".into()))?,
+            ),
+            (None, true) => {
+                let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
+                Acting::Account(accounts.first().cloned().ok_or_else(|| {
+                    UsageError(format!("{endpoint} needs a token: give --token KEY:SECRET, --user EMAIL:PASSWORD or --accounts FILE"))
+                })?)
+            }
+        };
+        Ok(CallConfig {
+            endpoint,
+            params,
+            target,
+            timeout: global.timeout,
+            acting,
+            json: self.json,
+            curl: self.curl,
+            show_secrets: self.show_secrets,
+            keep_token: !self.no_cache,
+            verbose: global.verbose > 0,
+        })
     }
-    let Some(target) = global.target.clone() else {
-        return Err(UsageError("call needs --target URL".into()).into());
-    };
+}
+
+/// Whom a call acts as.
+#[derive(Debug)]
+pub enum Acting {
+    /// The endpoint needs no token.
+    Nobody,
+    /// The pair given with --token.
+    Token(Credentials),
+    /// The account to log in as, or whose kept token to use.
+    Account(accounts::Account),
+}
+
+/// One call: the endpoint, its parameters and whom to act as.
+#[derive(Debug)]
+pub struct CallConfig {
+    pub endpoint: Endpoint,
+    pub params: Vec<(String, String)>,
+    pub target: String,
+    pub timeout: std::time::Duration,
+    pub acting: Acting,
+    pub json: bool,
+    pub curl: bool,
+    pub show_secrets: bool,
+    /// Keep and reuse the account's token between calls (not --no-cache).
+    pub keep_token: bool,
+    pub verbose: bool,
+}
+
+pub(super) async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
+    let CallConfig {
+        endpoint,
+        params,
+        target,
+        timeout,
+        acting,
+        json,
+        curl,
+        show_secrets,
+        keep_token,
+        verbose,
+    } = args.config(global)?;
     let mut config = ClientConfig::new(target.clone());
-    config.timeout = global.timeout;
+    config.timeout = timeout;
     let client = Client::new(config)?;
 
     // A user's pair is kept between calls (`token_cache`): logins are few
     // (10 a minute in the design) and a call in a loop would spend them all.
-    let cache = if args.no_cache {
-        None
-    } else {
+    let cache = if keep_token {
         crate::token_cache::dir()
+    } else {
+        None
     };
     let mut user = None;
     let mut from_cache = false;
-    let auth = if !endpoint.requires_auth() {
-        Auth::None
-    } else if let Some(t) = &args.token {
-        Auth::Token(
-            Credentials::parse(t).ok_or_else(|| UsageError("--token must be KEY:SECRET".into()))?,
-        )
-    } else {
-        let accounts = accounts::from_args(&global.users, global.accounts.as_deref())?;
-        let account = accounts.first().cloned().ok_or_else(|| {
-            UsageError(format!("{endpoint} needs a token: give --token KEY:SECRET, --user EMAIL:PASSWORD or --accounts FILE"))
-        })?;
-        let cached = match (&cache, account.credentials()) {
-            (Some(dir), None) => crate::token_cache::load(dir, &target, &account.email),
-            _ => None,
-        };
-        let creds = match cached {
-            Some(c) => {
-                from_cache = true;
-                if global.verbose > 0 {
-                    eprintln!("using the kept token of {}", account.email);
+    let auth = match acting {
+        Acting::Nobody => Auth::None,
+        Acting::Token(t) => Auth::Token(t),
+        Acting::Account(account) => {
+            let cached = match (&cache, account.credentials()) {
+                (Some(dir), None) => crate::token_cache::load(dir, &target, &account.email),
+                _ => None,
+            };
+            let creds = match cached {
+                Some(c) => {
+                    from_cache = true;
+                    if verbose {
+                        eprintln!("using the kept token of {}", account.email);
+                    }
+                    c
                 }
-                c
-            }
-            None => login(&client, &account, cache.as_deref(), &target).await?,
-        };
-        user = Some(account);
-        Auth::Token(creds)
+                None => login(&client, &account, cache.as_deref(), &target).await?,
+            };
+            user = Some(account);
+            Auth::Token(creds)
+        }
     };
 
     let request = |auth: Auth| {
         let mut req = Request::to(endpoint).auth(auth);
-        if args.json && endpoint.method() == crate::contract::Method::Post {
+        if json && endpoint.method() == crate::contract::Method::Post {
             req = req.method(http::Method::POST, Encoding::Json);
         }
         req.params = params.clone();
@@ -87,7 +179,7 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
         if let Some(dir) = &cache {
             crate::token_cache::forget(dir, &target, &account.email);
         }
-        if global.verbose > 0 {
+        if verbose {
             eprintln!(
                 "the kept token of {} was refused (401): logging in again",
                 account.email
@@ -136,7 +228,7 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
     }
     match exchange.json() {
         Some(mut v) => {
-            if !args.show_secrets {
+            if !show_secrets {
                 redact::json(&mut v);
             }
             if !exchange.is_success() {
@@ -152,11 +244,11 @@ pub async fn run(global: &GlobalArgs, args: CallArgs) -> anyhow::Result<u8> {
         None => writeln!(
             out,
             "body (not JSON): {}",
-            exchange.body_excerpt(2000, args.show_secrets)
+            exchange.body_excerpt(2000, show_secrets)
         )?,
     }
-    if args.curl {
-        writeln!(out, "\n{}", exchange.to_curl(args.show_secrets))?;
+    if curl {
+        writeln!(out, "\n{}", exchange.to_curl(show_secrets))?;
     }
     if !exchange.is_success() {
         return Ok(exit_code::TARGET_FAILED);

@@ -5,23 +5,26 @@
 //!    the scenario's users, chats and accounts (whole cells, so a chat's
 //!    participants are always measured by one process on one clock), from an
 //!    agreed `--start-at`, and stamps its `summary.json` with which shard it is;
-//! 2. `merge.rs`: `chat-harness merge` checks that the shards belong
-//!    together and adds them up (HdrHistogram addition, summed counts,
-//!    timelines aligned by wall-clock second);
+//! 2. `chat-harness merge`: `read.rs` reads the shards' results and checks
+//!    that they belong together, `merge.rs` adds them up (HdrHistogram
+//!    addition, summed counts, timelines aligned by wall-clock second), and
+//!    `breakdown.rs` is the merged report's record of its shards;
 //! 3. `report.rs`: the shard and per-shard lines of the usual reports.
 //!
 //! Running the shards is left to engines people already have: Kubernetes
 //! (`deploy/k8s/`) or a CI matrix (`deploy/github-actions.yml`).
 
-pub mod merge;
-pub mod report;
-pub mod shard;
+pub(crate) mod breakdown;
+pub(crate) mod merge;
+pub(crate) mod read;
+pub(crate) mod report;
+pub(crate) mod shard;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use merge::{MergeError, MergedInfo, ShardRow};
+pub use breakdown::{MergedInfo, ShardRow};
 pub use shard::{Shard, ShardInfo};
 
 use crate::load::slo::Slo;
@@ -38,8 +41,8 @@ pub struct MergeConfig {
 
 /// What a merge leaves behind.
 #[derive(Debug)]
-pub struct MergeOutcome {
-    pub summary: crate::load::summary::Summary,
+pub(crate) struct MergeOutcome {
+    pub summary: crate::load::summary::LoadSummary,
     pub exit_code: u8,
 }
 
@@ -47,13 +50,13 @@ pub struct MergeOutcome {
 const KEPT: [&str; 4] = ["summary.json", "summary.md", "summary.html", "report.json"];
 
 /// Reads, checks and merges the shards, and writes the merged report.
-pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
+pub(crate) fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
     let shards = cfg
         .inputs
         .iter()
-        .map(|d| merge::read(d))
+        .map(|d| read::read(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let shards = merge::check(shards)?;
+    let shards = read::check(shards)?;
     let mut summary = merge::merge(&shards)?;
     summary.slo = cfg.slos.iter().map(|s| s.judge(&summary)).collect();
     std::fs::create_dir_all(&cfg.out)
@@ -62,7 +65,7 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<MergeOutcome> {
         let index = r.summary.shard.as_ref().map_or(0, |i| i.index);
         copy_kept(&r.dir, &cfg.out.join("shards").join(index.to_string()))?;
     }
-    crate::load::write_reports(&cfg.out, &summary)?;
+    crate::load::summarise::write_reports(&cfg.out, &summary)?;
     let exit_code = if summary.slo_violated() {
         crate::error::exit_code::TARGET_FAILED
     } else {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::catalog::CheckDef;
+use super::definition::CheckDef;
 use crate::contract::{Endpoint, LimitsTable};
 
 /// Fresh users taken by the checks, by what they share: a fixture built
@@ -45,40 +45,40 @@ const SLOW_WINDOWS: &[(&str, f64)] = &[("RL-6.1", 2.0), ("RL-6.2", 1.5)];
 /// three (`--no-signup`, no spare account), the runner runs them after every
 /// other check that uses the shared pairs, since a server may rotate the
 /// secret at each login.
-pub const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
+pub(crate) const RELOGIN: &[&str] = &["AUTH-6.1", "RL-6.3"];
 
 /// What the run is expected to take.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub struct WaitPlan {
     /// Fresh users the selected checks take.
     pub fresh_users: u32,
     /// Of those, and with the checks' own signups: users to sign up.
     pub signups: u32,
     /// Waiting for signup quota.
-    pub signup_wait: Duration,
+    pub(crate) signup_wait: Duration,
     /// Waiting out windows in the slow checks.
-    pub slow_wait: Duration,
-    pub slow_checks: Vec<&'static str>,
+    pub(crate) slow_wait: Duration,
+    pub(crate) slow_checks: Vec<&'static str>,
     /// Checks that borrow one of the three shared accounts in turn (no
     /// spare account, signup forbidden): each may wait for its buckets to
     /// go idle, and the slow checks then run one after the other.
     pub lent: u32,
     /// The most the borrowing may wait (a window each).
-    pub lend_wait: Duration,
+    pub(crate) lend_wait: Duration,
 }
 
-impl Plan {
+impl WaitPlan {
     /// The plan of `selected` with `pool` spare accounts and signup allowed
     /// or not; `logged_in` says whether set-up logged a user in (else RL-1's
     /// probe of login takes a fresh user with a password of its own).
-    pub fn of(
+    pub(crate) fn of(
         selected: &[CheckDef],
         pool: usize,
         signup: bool,
         logged_in: bool,
         limits: &LimitsTable,
         window: Duration,
-    ) -> Plan {
+    ) -> WaitPlan {
         let picked = |ids: &[&str]| selected.iter().any(|c| ids.contains(&c.id));
         let sum = |table: &[(&[&str], u32)]| -> u32 {
             table
@@ -123,7 +123,7 @@ impl Plan {
         } else {
             window.mul_f64(slow.iter().map(|(_, w)| *w).fold(0.0, f64::max))
         };
-        Plan {
+        WaitPlan {
             fresh_users,
             signups,
             signup_wait,
@@ -136,7 +136,7 @@ impl Plan {
 
     /// The total wait planned: the slow checks wait in the background while
     /// the others (and their signups) go on.
-    pub fn total(&self) -> Duration {
+    pub(crate) fn total(&self) -> Duration {
         if self.lent > 0 {
             self.slow_wait + self.lend_wait
         } else {
@@ -145,7 +145,7 @@ impl Plan {
     }
 
     /// One line for the console.
-    pub fn describe(&self, signup_limit: Option<u32>) -> String {
+    pub(crate) fn describe(&self, signup_limit: Option<u32>) -> String {
         let mut parts = Vec::new();
         if !self.slow_checks.is_empty() {
             parts.push(format!(
@@ -197,7 +197,8 @@ fn human(d: Duration) -> String {
 }
 
 /// Every check ID the tables name (for the test that keeps them honest).
-pub fn named_ids() -> impl Iterator<Item = &'static str> {
+#[cfg(test)]
+fn named_ids() -> impl Iterator<Item = &'static str> {
     FRESH_USERS
         .iter()
         .chain(OWN_SIGNUPS)
@@ -209,7 +210,7 @@ pub fn named_ids() -> impl Iterator<Item = &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::catalog;
+    use crate::check::catalogue;
 
     fn limits() -> LimitsTable {
         LimitsTable {
@@ -220,7 +221,7 @@ mod tests {
 
     #[test]
     fn every_named_check_exists() {
-        let all = catalog::all();
+        let all = catalogue();
         for id in named_ids() {
             assert!(
                 all.iter().any(|c| c.id == id),
@@ -231,8 +232,8 @@ mod tests {
 
     #[test]
     fn three_accounts_at_a_60s_window() {
-        let all = catalog::all();
-        let p = Plan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
+        let all = catalogue();
+        let p = WaitPlan::of(&all, 0, true, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.fresh_users, 5);
         assert_eq!(p.signups, 10);
         // 10 signups at 5 a window: the first 5 now, one more window.
@@ -244,14 +245,14 @@ mod tests {
             "planned: about 2 min 0 s of waiting (2 min 0 s waiting out windows in RL-6.1 and RL-6.2 in the background; 60 s for 10 signups at 5 per window), plus the requests themselves"
         );
         // A pool of spare accounts removes the signup waits but the checks' own.
-        let p = Plan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&all, 48, true, false, &limits(), Duration::from_secs(60));
         assert_eq!(
             p.fresh_users, 7,
             "RL-1's login probe and AUTH-1 take one more each"
         );
         assert_eq!((p.signups, p.signup_wait), (5, Duration::ZERO));
         // --no-signup with the three: the checks borrow them in turn.
-        let p = Plan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&all, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!((p.signups, p.lent), (0, 5));
         assert_eq!(p.slow_wait, Duration::from_secs(210), "one after the other");
         assert_eq!(p.total(), Duration::from_secs(210 + 5 * 60));
@@ -262,10 +263,10 @@ mod tests {
             .filter(|c| c.id == "CORS-2b.2")
             .copied()
             .collect();
-        let p = Plan::of(&cors, 0, true, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&cors, 0, true, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.fresh_users, 1);
         let none: Vec<_> = all.iter().filter(|c| c.id == "ENV-1.1").copied().collect();
-        let p = Plan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
+        let p = WaitPlan::of(&none, 0, false, true, &limits(), Duration::from_secs(60));
         assert_eq!(p.total(), Duration::ZERO);
         assert!(p.describe(Some(5)).contains("no window to wait out"));
     }

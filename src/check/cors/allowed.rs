@@ -1,29 +1,16 @@
-//! CORS: browsers on localhost (and the production origin) may call the API
-//! with the token header; nobody else, and never `*`.
+//! CORS-1, CORS-2 and CORS-2b: what an allowed origin gets. Preflights
+//! allow the token header and the method; successful answers echo the
+//! origin; so do errors and rate-limit refusals, with Vary: Origin and the
+//! X-RateLimit headers exposed.
 
 use std::time::Instant;
 
-use crate::client::{Credentials, Encoding, Exchange, Request};
+use crate::check::context::{messages_request, send_request, Ctx};
+use crate::check::verdict::{describe, Step, Verdict};
+use crate::client::{Credentials, Exchange, Request};
 use crate::contract::Endpoint;
 
-use super::catalog::checks;
-use super::context::{messages_request, send_request, Ctx, User};
-use super::verdict::{describe, Step, Verdict};
-
-checks! {
-    "CORS-1.1" "CORS-1" Must Normal ["cors"] preflight
-        "A preflight from an allowed origin answers 2xx, echoes the origin, allows the authorization header and the method";
-    "CORS-2.1" "CORS-2" Must Normal ["cors"] ordinary_echo
-        "Successful answers of GET and POST endpoints to an allowed origin carry Access-Control-Allow-Origin with that origin";
-    "CORS-2b.1" "CORS-2b" Should Normal ["cors"] errors_vary_expose
-        "4xx answers (401, 403, 404, 417) of GET and POST endpoints carry it too, with Vary: Origin, and Expose-Headers names the X-RateLimit headers";
-    "CORS-2b.2" "CORS-2b" Should Exhausting ["cors"] refusal_echo
-        "Rate-limit refusals (GET and POST) to an allowed origin carry it too, with Vary: Origin and the X-RateLimit headers exposed";
-    "CORS-3.1" "CORS-3" Must Normal ["cors"] unrelated_origin
-        "Origins that only resemble an allowed one get no Access-Control-Allow-Origin (preflights, GET and POST), and no answer ever carries `*`";
-}
-
-const EVIL: &str = "http://evil.example";
+use super::origins::{acao, allowed_origins, chat_request, list_has, preflight_request};
 
 /// The origin the CORS-2b checks send.
 const DEV_ORIGIN: &str = "http://localhost:3000";
@@ -34,84 +21,7 @@ const RATE_HEADERS: [&str; 3] = [
     "x-ratelimit-reset",
 ];
 
-fn allowed_origins(cx: &Ctx) -> Vec<String> {
-    let mut v = vec![
-        "http://localhost:5173".to_owned(),
-        "http://127.0.0.1:8080".to_owned(),
-    ];
-    v.extend(cx.production_origin.clone());
-    v
-}
-
-/// Whether the contract allows `origin`: `http://localhost` or
-/// `http://127.0.0.1` with any port (or none), or the production origin.
-fn contract_allows(origin: &str, production: Option<&str>) -> bool {
-    let dev = ["http://localhost", "http://127.0.0.1"].iter().any(|host| {
-        origin.strip_prefix(host).is_some_and(|rest| {
-            rest.is_empty()
-                || rest.strip_prefix(':').is_some_and(|port| {
-                    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
-                })
-        })
-    });
-    dev || production.is_some_and(|p| {
-        p.trim_end_matches('/')
-            .eq_ignore_ascii_case(origin.trim_end_matches('/'))
-    })
-}
-
-/// Origins that only resemble an allowed one: what a prefix, suffix or
-/// scheme-blind comparison lets through, and `null`. Left out on purpose:
-/// other hosts under `localhost` (`http://evil.localhost:8000`) and other
-/// schemes or ports of loopback, which a browser only reaches on the
-/// user's own machine (a server may treat them as local), and other ports
-/// of the production host (the same host, run by the same people).
-fn resembling_origins(production: Option<&str>) -> Vec<String> {
-    let mut v: Vec<String> = [
-        EVIL,
-        "http://localhost.evil.example",
-        "http://localhost:3000.evil.example",
-        "http://localhostx:3000",
-        "http://127.0.0.1.evil.example",
-        "http://127.0.0.1:8080.evil.example",
-        "null",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    if let Some(p) = production.map(|p| p.trim_end_matches('/')) {
-        v.push(format!("{p}.evil.example"));
-        if let Some((scheme, host)) = p.split_once("://") {
-            v.push(format!("{scheme}://evil{host}"));
-            if scheme.eq_ignore_ascii_case("https") {
-                v.push(format!("http://{host}"));
-            }
-        }
-    }
-    v.retain(|o| !contract_allows(o, production));
-    v
-}
-
-fn preflight_request(endpoint: Endpoint, origin: &str) -> Request {
-    Request::to(endpoint)
-        .method(http::Method::OPTIONS, Encoding::Query)
-        .header("Origin", origin)
-        .header("Access-Control-Request-Method", endpoint.method().as_str())
-        .header("Access-Control-Request-Headers", "authorization")
-}
-
-fn acao(ex: &Exchange) -> Option<&str> {
-    ex.header("access-control-allow-origin")
-}
-
-/// Whether a list-valued header names `item`; `value` is the field with all
-/// its lines combined ([`Exchange::header_list`]): a list may be split over
-/// several lines (RFC 9110 5.3).
-fn list_has(value: Option<&str>, item: &str) -> bool {
-    value.is_some_and(|v| v.split(',').any(|x| x.trim().eq_ignore_ascii_case(item)))
-}
-
-async fn preflight(cx: &Ctx) -> Result<Verdict, Verdict> {
+pub(super) async fn preflight(cx: &Ctx) -> Result<Verdict, Verdict> {
     for origin in allowed_origins(cx) {
         for endpoint in [Endpoint::GetMessages, Endpoint::SendMessage] {
             let ex = cx.send(&preflight_request(endpoint, &origin)).await?;
@@ -158,7 +68,7 @@ async fn preflight(cx: &Ctx) -> Result<Verdict, Verdict> {
 
 /// An answer that must be a 2xx to be judged (CORS-2 is about successes;
 /// another answer is another clause's business).
-async fn send_ok(cx: &Ctx, req: &Request, what: &str) -> Result<Exchange, Verdict> {
+pub(super) async fn send_ok(cx: &Ctx, req: &Request, what: &str) -> Result<Exchange, Verdict> {
     let ex = cx.send(req).await?;
     if !ex.is_success() {
         return Err(Verdict::error(format!(
@@ -170,11 +80,7 @@ async fn send_ok(cx: &Ctx, req: &Request, what: &str) -> Result<Exchange, Verdic
     Ok(ex)
 }
 
-fn chat_request(endpoint: Endpoint, user: &User, chat: &str) -> Request {
-    Request::to(endpoint).token(&user.creds).param("chat", chat)
-}
-
-async fn ordinary_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
+pub(super) async fn ordinary_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
     let mut judged = 0;
     for origin in allowed_origins(cx) {
         let o = |r: Request| r.header("Origin", &origin);
@@ -245,7 +151,7 @@ async fn ordinary_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
 /// What CORS-2b asks of an answer to `origin`: the origin echoed, `Vary`
 /// naming Origin, `Access-Control-Expose-Headers` naming the X-RateLimit
 /// headers. Lists are read over all their lines.
-fn cors_2b_problem(ex: &Exchange, origin: &str, what: &str) -> Option<Verdict> {
+pub(super) fn cors_2b_problem(ex: &Exchange, origin: &str, what: &str) -> Option<Verdict> {
     if acao(ex) != Some(origin) {
         return Some(
             Verdict::fail(format!(
@@ -287,7 +193,7 @@ fn cors_2b_problem(ex: &Exchange, origin: &str, what: &str) -> Option<Verdict> {
     None
 }
 
-async fn errors_vary_expose(cx: &Ctx) -> Result<Verdict, Verdict> {
+pub(super) async fn errors_vary_expose(cx: &Ctx) -> Result<Verdict, Verdict> {
     let origin = DEV_ORIGIN;
     let ok = send_ok(
         cx,
@@ -372,7 +278,11 @@ async fn errors_vary_expose(cx: &Ctx) -> Result<Verdict, Verdict> {
 /// Requests of `req` (unpaced, charged to the ledger) until one is refused:
 /// one first (a bucket still spent refuses at once), then `limit` in a
 /// burst, then one at a time, at most three more.
-async fn drive_to_refusal(cx: &Ctx, req: &Request, limit: u32) -> Result<Exchange, Verdict> {
+pub(super) async fn drive_to_refusal(
+    cx: &Ctx,
+    req: &Request,
+    limit: u32,
+) -> Result<Exchange, Verdict> {
     use futures::StreamExt;
     let started = Instant::now();
     let first = cx.send_unpaced(req).await.step("spending a bucket")?;
@@ -403,7 +313,7 @@ async fn drive_to_refusal(cx: &Ctx, req: &Request, limit: u32) -> Result<Exchang
     )))
 }
 
-async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
+pub(super) async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
     let (Some(get_limit), Some(post_limit)) = (
         cx.limit(Endpoint::GetChats),
         cx.limit(Endpoint::SendMessage),
@@ -415,7 +325,7 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
     // The rate-limit checks' spent user, when they ran: no fresh user, and
     // its get_chats bucket may still be spent. Its send_message bucket is
     // its own: nothing else sends as that user.
-    let (user, whose) = match cx.shared.exhausted.get() {
+    let (user, whose) = match cx.fixtures.exhausted.get() {
         Some(Ok(x)) => (x.user.clone(), "the rate-limit checks' spent user"),
         _ => (
             cx.fresh_user(false)
@@ -459,134 +369,4 @@ async fn refusal_echo(cx: &Ctx) -> Result<Verdict, Verdict> {
         "refusals echo the origin, Vary: Origin, rate headers exposed ({}; {whose})",
         seen.join(", ")
     )))
-}
-
-fn has_star(ex: &Exchange) -> bool {
-    // On any line: a second Access-Control-Allow-Origin line is no excuse.
-    ex.headers
-        .get_all("access-control-allow-origin")
-        .iter()
-        .any(|v| v.as_bytes().trim_ascii() == b"*")
-}
-
-async fn unrelated_origin(cx: &Ctx) -> Result<Verdict, Verdict> {
-    let chat = cx.group(&cx.a, &[&cx.b]).await?;
-    let origins = resembling_origins(cx.production_origin.as_deref());
-    let mut probes: Vec<(String, Option<String>, Request)> = Vec::new();
-    for origin in &origins {
-        let o = |r: Request| r.header("Origin", origin);
-        probes.push((
-            format!("a GET preflight from {origin}"),
-            Some(origin.clone()),
-            preflight_request(Endpoint::GetMessages, origin),
-        ));
-        probes.push((
-            format!("a POST preflight from {origin}"),
-            Some(origin.clone()),
-            preflight_request(Endpoint::SendMessage, origin),
-        ));
-        probes.push((
-            format!("get_chats from {origin}"),
-            Some(origin.clone()),
-            o(Request::to(Endpoint::GetChats).token(&cx.a.creds)),
-        ));
-        probes.push((
-            format!("mark_as_read (POST) from {origin}"),
-            Some(origin.clone()),
-            o(chat_request(Endpoint::MarkAsRead, &cx.a, &chat)),
-        ));
-    }
-    // Allowed and absent origins: judged for `*` only.
-    probes.push((
-        "get_chats from http://localhost:5173".into(),
-        None,
-        Request::to(Endpoint::GetChats)
-            .token(&cx.a.creds)
-            .header("Origin", "http://localhost:5173"),
-    ));
-    probes.push((
-        "get_chats without Origin".into(),
-        None,
-        Request::to(Endpoint::GetChats).token(&cx.a.creds),
-    ));
-    let n = probes.len();
-    for (what, unrelated, req) in probes {
-        let ex = cx.send(&req).await?;
-        if has_star(&ex) {
-            return Err(Verdict::fail(format!(
-                "{what}: the answer carries Access-Control-Allow-Origin: *"
-            ))
-            .expected("never `*`: the API takes credentials")
-            .seen("*")
-            .with(&ex));
-        }
-        if let (Some(origin), Some(value)) = (unrelated, acao(&ex)) {
-            return Err(Verdict::fail(format!(
-                "{what}: {origin} is not an allowed origin, yet it was echoed"
-            ))
-            .expected("no Access-Control-Allow-Origin")
-            .seen(format!("{value:?}"))
-            .with(&ex));
-        }
-    }
-    Ok(Verdict::pass(format!(
-        "{} look-alike origins got nothing over {n} answers, and no `*`",
-        origins.len()
-    )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn look_alikes_are_never_allowed_and_include_the_production_tricks() {
-        let prod = Some("https://chat.example.com");
-        let all = resembling_origins(prod);
-        for o in &all {
-            assert!(!contract_allows(o, prod), "{o}");
-        }
-        for o in [
-            "http://localhost.evil.example",
-            "null",
-            "https://chat.example.com.evil.example",
-            "https://evilchat.example.com",
-            "http://chat.example.com",
-        ] {
-            assert!(all.iter().any(|x| x == o), "{o} missing from {all:?}");
-        }
-        // An http production origin has no downgrade to try.
-        assert!(!resembling_origins(Some("http://chat.example.com"))
-            .iter()
-            .any(|o| o == "http://chat.example.com"));
-        // A production origin on loopback allows its other scheme's twin
-        // only when the dev rule does.
-        let local = Some("https://127.0.0.1:9443");
-        assert!(!resembling_origins(local)
-            .iter()
-            .any(|o| o == "http://127.0.0.1:9443"));
-    }
-
-    #[test]
-    fn the_contract_allows_loopback_with_any_port_and_the_production_origin() {
-        let prod = Some("https://chat.example.com/");
-        for o in [
-            "http://localhost",
-            "http://localhost:5173",
-            "http://127.0.0.1:8080",
-            "https://chat.example.com",
-        ] {
-            assert!(contract_allows(o, prod), "{o}");
-        }
-        for o in [
-            "http://localhost:",
-            "http://localhost:80x",
-            "https://localhost:8000",
-            "http://localhostx",
-            "http://evil.example",
-            "null",
-        ] {
-            assert!(!contract_allows(o, prod), "{o}");
-        }
-    }
 }

@@ -29,7 +29,7 @@ pub struct Shard {
 }
 
 /// The largest number of shards accepted (a typo guard, not a limit of the design).
-pub const MAX_SHARDS: u32 = 10_000;
+pub(crate) const MAX_SHARDS: u32 = 10_000;
 
 impl std::str::FromStr for Shard {
     type Err = String;
@@ -104,7 +104,7 @@ impl Cut {
     }
 
     /// The shard's users and chats out of the whole plan, renumbered from 0.
-    pub fn plan(&self, whole: &Plan) -> Plan {
+    pub(crate) fn plan(&self, whole: &Plan) -> Plan {
         let users = self.range();
         let mut index = vec![u32::MAX; whole.chats.len()];
         let mut chats = Vec::new();
@@ -130,7 +130,7 @@ impl Cut {
     }
 
     /// The scenario this shard runs: its users, the same ramp time, its own seed.
-    pub fn scenario(&self, whole: &Scenario) -> Scenario {
+    pub(crate) fn scenario(&self, whole: &Scenario) -> Scenario {
         let mut s = whole.clone();
         let (n, total) = (self.users as f64, whole.users as f64);
         s.users = self.users;
@@ -171,7 +171,7 @@ fn splitmix64(x: u64) -> u64 {
 /// The scenario's identity: FNV-1a (64 bits, hex) of its resolved form's
 /// JSON. Same file and same overrides (`--duration`, `--users`) on every
 /// shard give the same hash; it guards against mistakes, not adversaries.
-pub fn scenario_hash(s: &Scenario) -> String {
+pub(crate) fn scenario_hash(s: &Scenario) -> String {
     let bytes = serde_json::to_vec(s).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -213,11 +213,11 @@ pub struct ShardInfo {
 }
 
 /// How far past `--start-at` a shard may begin before its report calls it late.
-pub const LATE_AFTER_MS: i64 = 1000;
+pub(crate) const LATE_AFTER_MS: i64 = 1000;
 
 /// What `load --shard I/N [--start-at TIME]` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShardRun {
+pub(crate) struct ShardRun {
     pub shard: Shard,
     /// When the users begin, on every shard alike.
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -225,7 +225,7 @@ pub struct ShardRun {
 
 /// A shard run before it starts: what the load engine needs.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub scenario: Scenario,
     pub plan: Plan,
     pub cut: Cut,
@@ -235,7 +235,7 @@ pub struct Prepared {
 }
 
 /// Cuts a scenario for one shard.
-pub fn prepare(
+pub(crate) fn prepare(
     whole: &Scenario,
     shard: Shard,
     start_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -266,7 +266,7 @@ pub fn prepare(
 
 impl ShardInfo {
     /// Stamps the moment the users began.
-    pub fn began(&mut self, at: chrono::DateTime<chrono::Utc>) {
+    pub(crate) fn began(&mut self, at: chrono::DateTime<chrono::Utc>) {
         self.origin_unix_ms = at.timestamp_millis();
         if let Some(start) = self
             .start_at

@@ -13,242 +13,17 @@
 //! `merged.goose_p99` says so. Our per-endpoint latencies are always exact.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
-use super::shard::ShardInfo;
+use super::breakdown::{MergedInfo, ShardRow};
+use super::read::{MergeError, ShardResult};
 use crate::load::delivery::{DeliveryCounts, DeliveryReport};
+use crate::load::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
-    IterationsSummary, RequestsSummary, RunStatus, Summary, UsersSummary, SCHEMA_VERSION,
+    IterationsSummary, LoadSummary, RequestsSummary, RunStatus, UsersSummary, SCHEMA_VERSION,
 };
-use crate::load::{GooseOutcome, GooseRow};
-
-/// A merged report's record of its shards, in `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MergedInfo {
-    /// The scenario's identity every shard agreed on.
-    pub scenario_hash: String,
-    /// One row per shard, in shard order.
-    pub shards: Vec<ShardRow>,
-    /// How the p99 of goose's rows was merged: `exact` (goose's buckets of
-    /// every shard added), or `largest shard: <why>` when a shard's goose
-    /// report could not be read.
-    pub goose_p99: String,
-}
-
-/// One shard's part of a merged run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardRow {
-    pub shard: ShardInfo,
-    /// The folder its results were read from.
-    pub source: String,
-    /// Its target (`embedded` or a URL).
-    pub target: String,
-    pub started_at: String,
-    /// Seconds after the merged run's start that its timeline begins.
-    pub offset_s: u32,
-    pub elapsed_s: f64,
-    pub stopped_early: Option<String>,
-    pub partial: bool,
-    pub max_active: u32,
-    pub requests: u64,
-    pub errors: u64,
-    pub latency_p99_us: u64,
-    pub delivery: DeliveryCounts,
-    pub delivery_p99_us: u64,
-    pub poll_lateness_p99_us: u64,
-}
-
-/// Why shard results cannot be merged.
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    #[error("nothing to merge: give the shards' result folders")]
-    Empty,
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a summary.json: {message}")]
-    Parse { path: String, message: String },
-    #[error("{path}: written by a whole run, not a shard (run `load --shard I/N`)")]
-    NotAShard { path: String },
-    #[error("{path}: schema version {found}, but {expected} here; merge results of one chat-harness version ({others})")]
-    Schema {
-        path: String,
-        found: u64,
-        expected: u32,
-        others: String,
-    },
-    #[error("shards of different scenarios: {first} is {first_id}, {other} is {other_id}")]
-    Scenario {
-        first: String,
-        first_id: String,
-        other: String,
-        other_id: String,
-    },
-    #[error("shards of different splits: {first} is one of {first_n}, {other} one of {other_n}")]
-    Count {
-        first: String,
-        first_n: u32,
-        other: String,
-        other_n: u32,
-    },
-    #[error("shard {index} appears twice: {a} and {b}")]
-    Duplicate { index: u32, a: String, b: String },
-    #[error("missing shard(s) {missing} of {count} (have {have})")]
-    Missing {
-        missing: String,
-        count: u32,
-        have: String,
-    },
-    #[error("{path}: this shard could not start ({reason}): no merge would be the whole run; run it again")]
-    SetupFailed { path: String, reason: String },
-    #[error("{path}: {what}: {message}")]
-    Histogram {
-        path: String,
-        what: String,
-        message: String,
-    },
-}
-
-impl MergeError {
-    /// Always a usage error: the shard reports the user gave cannot be merged.
-    pub fn exit_code(&self) -> u8 {
-        crate::error::exit_code::USAGE
-    }
-}
-
-/// One shard's summary and where it came from.
-#[derive(Debug, Clone)]
-pub struct ShardResult {
-    pub dir: PathBuf,
-    pub summary: Summary,
-}
-
-impl ShardResult {
-    fn info(&self) -> &ShardInfo {
-        self.summary.shard.as_ref().expect("checked on reading")
-    }
-    fn name(&self) -> String {
-        self.dir.display().to_string()
-    }
-}
-
-/// Reads `DIR/summary.json`, checking its schema version before its shape.
-pub fn read(dir: &Path) -> Result<ShardResult, MergeError> {
-    let path = dir.join("summary.json");
-    let shown = path.display().to_string();
-    let bytes = std::fs::read(&path).map_err(|source| MergeError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| MergeError::Parse {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-    let found = value
-        .get("schema_version")
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| MergeError::Parse {
-            path: shown.clone(),
-            message: "no schema_version".into(),
-        })?;
-    if found != SCHEMA_VERSION as u64 {
-        return Err(MergeError::Schema {
-            path: shown,
-            found,
-            expected: SCHEMA_VERSION,
-            others: format!("this is chat-harness {}", env!("CARGO_PKG_VERSION")),
-        });
-    }
-    let summary: Summary = serde_json::from_value(value).map_err(|e| MergeError::Parse {
-        path: shown.clone(),
-        message: e.to_string(),
-    })?;
-    if summary.shard.is_none() {
-        return Err(MergeError::NotAShard { path: shown });
-    }
-    if summary.status == RunStatus::SetupFailed {
-        return Err(MergeError::SetupFailed {
-            path: shown,
-            reason: summary.setup_error.unwrap_or_default(),
-        });
-    }
-    Ok(ShardResult {
-        dir: dir.to_owned(),
-        summary,
-    })
-}
-
-/// Checks that the results are the shards 0..N of one scenario, once each,
-/// and returns them in shard order.
-pub fn check(mut shards: Vec<ShardResult>) -> Result<Vec<ShardResult>, MergeError> {
-    let Some(first) = shards.first().cloned() else {
-        return Err(MergeError::Empty);
-    };
-    let id = |r: &ShardResult| format!("{} ({})", r.summary.scenario, r.info().scenario_hash);
-    for r in &shards[1..] {
-        if r.summary.schema_version != first.summary.schema_version {
-            return Err(MergeError::Schema {
-                path: r.name(),
-                found: r.summary.schema_version as u64,
-                expected: first.summary.schema_version,
-                others: format!("{} has {}", first.name(), first.summary.schema_version),
-            });
-        }
-        if r.summary.scenario != first.summary.scenario
-            || r.info().scenario_hash != first.info().scenario_hash
-        {
-            return Err(MergeError::Scenario {
-                first: first.name(),
-                first_id: id(&first),
-                other: r.name(),
-                other_id: id(r),
-            });
-        }
-        if r.info().count != first.info().count {
-            return Err(MergeError::Count {
-                first: first.name(),
-                first_n: first.info().count,
-                other: r.name(),
-                other_n: r.info().count,
-            });
-        }
-    }
-    shards.sort_by_key(|r| r.info().index);
-    for w in shards.windows(2) {
-        if w[0].info().index == w[1].info().index {
-            return Err(MergeError::Duplicate {
-                index: w[0].info().index,
-                a: w[0].name(),
-                b: w[1].name(),
-            });
-        }
-    }
-    let count = first.info().count;
-    let have: Vec<u32> = shards.iter().map(|r| r.info().index).collect();
-    let missing: Vec<String> = (0..count)
-        .filter(|i| !have.contains(i))
-        .map(|i| i.to_string())
-        .collect();
-    if !missing.is_empty() || have.len() != count as usize {
-        return Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count,
-            have: have
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    Ok(shards)
-}
 
 /// Adds histograms exactly.
 struct HistSum<'a> {
@@ -305,7 +80,7 @@ fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
         return (None, "no goose rows".into());
     }
     let reports: Vec<PathBuf> = shards.iter().map(|r| r.dir.join("report.json")).collect();
-    let exact = crate::load::merged_p99_ms(&reports);
+    let exact = merged_p99_ms(&reports);
     let mut rows: BTreeMap<String, (u64, u64, f64, f64)> = BTreeMap::new();
     for g in &outs {
         for row in &g.rows {
@@ -355,7 +130,7 @@ fn merge_goose(shards: &[ShardResult]) -> (Option<GooseOutcome>, String) {
 }
 
 /// Merges checked shards (see [`check`]) into one summary.
-pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
+pub(crate) fn merge(shards: &[ShardResult]) -> Result<LoadSummary, MergeError> {
     let first = shards.first().ok_or(MergeError::Empty)?;
     let (goose, goose_p99) = merge_goose(shards);
     let origin = shards
@@ -488,7 +263,7 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
         .iter()
         .min_by_key(|r| r.info().origin_unix_ms)
         .unwrap_or(first);
-    Ok(Summary {
+    Ok(LoadSummary {
         schema_version: SCHEMA_VERSION,
         tool: format!("chat-harness {}", env!("CARGO_PKG_VERSION")),
         scenario: first.summary.scenario.clone(),
@@ -545,6 +320,8 @@ pub fn merge(shards: &[ShardResult]) -> Result<Summary, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::dist::read::{check, read};
+    use crate::load::dist::shard::ShardInfo;
     use proptest::prelude::*;
 
     fn hist(samples: &[u64]) -> Hist {
@@ -575,7 +352,7 @@ mod tests {
             statuses: BTreeMap::from([(200, n)]),
             latency: h.clone(),
         };
-        let summary = Summary {
+        let summary = LoadSummary {
             schema_version: SCHEMA_VERSION,
             tool: "t".into(),
             scenario: "s".into(),
@@ -726,7 +503,7 @@ mod tests {
     #[test]
     fn reads_check_schema_version_and_shard_stamp() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, s: &Summary| {
+        let write = |name: &str, s: &LoadSummary| {
             let d = dir.path().join(name);
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("summary.json"), s.to_json()).unwrap();
