@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crate::accounts::Account;
 use crate::contract::LimitsTable;
-use crate::reference::{Defect, ResetForm};
+use crate::reference::{Defect, ResetStyle};
 
 pub use definition::{CheckDef, Level};
 pub use runner::run;
@@ -87,7 +87,7 @@ pub enum Target {
 /// How the embedded reference server is started.
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedOptions {
-    pub reset_form: ResetForm,
+    pub reset_form: ResetStyle,
     /// Defects to switch on (self-tests).
     pub defects: Vec<Defect>,
 }

@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(c.limits.limit(Endpoint::GetMessages), Some(1000));
         assert_eq!(c.limits.limit(Endpoint::Login), None);
         assert_eq!(c.limits.window_seconds, 2);
-        assert_eq!(c.reset_form, crate::reference::ResetForm::Epoch);
+        assert_eq!(c.reset_form, crate::reference::ResetStyle::Epoch);
         assert_eq!(
             c.production_origin.as_deref(),
             Some("https://chat.example.com")

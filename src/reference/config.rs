@@ -54,9 +54,10 @@ fn default_full_name(email: &str) -> String {
     }
 }
 
-/// How `X-RateLimit-Reset` is expressed (RL-5 allows both).
+/// How the reference server writes `X-RateLimit-Reset` (RL-5 allows both;
+/// `contract::ratelimit::ResetForm` is the form a client reads in an answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResetForm {
+pub enum ResetStyle {
     /// Seconds until capacity returns.
     #[default]
     Delta,
@@ -64,13 +65,13 @@ pub enum ResetForm {
     Epoch,
 }
 
-impl std::str::FromStr for ResetForm {
+impl std::str::FromStr for ResetStyle {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "delta" => Ok(ResetForm::Delta),
-            "epoch" => Ok(ResetForm::Epoch),
+            "delta" => Ok(ResetStyle::Delta),
+            "epoch" => Ok(ResetStyle::Epoch),
             _ => Err(format!("{s:?}: expected delta or epoch")),
         }
     }
@@ -85,7 +86,7 @@ pub struct ServerConfig {
     pub generated_users: usize,
     /// Enforced limits and their window; endpoints absent are unlimited.
     pub limits: LimitsTable,
-    pub reset_form: ResetForm,
+    pub reset_form: ResetStyle,
     /// The allowed origin besides `http://localhost:*` and `http://127.0.0.1:*`.
     pub production_origin: Option<String>,
     pub defects: BTreeSet<Defect>,
@@ -107,7 +108,7 @@ impl Default for ServerConfig {
                 .collect(),
             generated_users: 0,
             limits: LimitsTable::default(),
-            reset_form: ResetForm::Delta,
+            reset_form: ResetStyle::Delta,
             production_origin: None,
             defects: BTreeSet::new(),
             variants: BTreeSet::new(),
@@ -171,7 +172,7 @@ impl ServerConfig {
         self
     }
 
-    pub fn with_reset_form(mut self, form: ResetForm) -> Self {
+    pub fn with_reset_form(mut self, form: ResetStyle) -> Self {
         self.reset_form = form;
         self
     }

@@ -40,7 +40,7 @@
 //!   ignored. Malformed requests (400, 413) are answered before the limiter.
 //!   Only endpoints in the configured table are limited (by default the
 //!   contract's six). `X-RateLimit-Reset` is the seconds (or, with
-//!   `ResetForm::Epoch`, the Unix time) until the oldest counted request
+//!   `ResetStyle::Epoch`, the Unix time) until the oldest counted request
 //!   leaves the window, i.e. until one unit of capacity returns; 0 when
 //!   nothing is counted. `Retry-After` on a 429 is that delay, at least 1.
 //!   Preflights carry no rate headers.
@@ -75,7 +75,7 @@ mod state;
 mod variant;
 mod wiremock_front;
 
-pub use self::config::{ResetForm, SeedUser, ServerConfig, DEFAULT_PASSWORD};
+pub use self::config::{ResetStyle, SeedUser, ServerConfig, DEFAULT_PASSWORD};
 pub use self::defect::{Defect, UnknownDefect};
 pub use self::hyper_front::{serve, RunningServer};
 pub use self::pipeline::{Core, CoreRequest};

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::config::ResetForm;
+use super::config::ResetStyle;
 use super::defect::Defect;
 use super::pipeline::{Core, Processed};
 use super::variant::Variant;
@@ -158,8 +158,8 @@ impl Core {
                 v.reset_ms
             } else {
                 match inner.cfg.reset_form {
-                    ResetForm::Delta => secs,
-                    ResetForm::Epoch => unix_now() + secs,
+                    ResetStyle::Delta => secs,
+                    ResetStyle::Epoch => unix_now() + secs,
                 }
             };
             let skip = d.has(Defect::NoRateHeaders)

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chat_harness::check::runner::{execute, RunOutput};
 use chat_harness::check::{catalogue, CheckConfig, EmbeddedOptions, Selection, Target};
-use chat_harness::reference::{Defect, ResetForm};
+use chat_harness::reference::{Defect, ResetStyle};
 use chat_harness::report::model::{Outcome, RunStatus};
 use futures::StreamExt;
 
@@ -19,7 +19,7 @@ const SHORT_WINDOW: u64 = 2;
 fn config(defects: &[Defect], only: &[&str], skip: &[&str], window: u64) -> CheckConfig {
     let mut c = CheckConfig::embedded();
     c.target = Target::Embedded(EmbeddedOptions {
-        reset_form: ResetForm::Delta,
+        reset_form: ResetStyle::Delta,
         defects: defects.to_vec(),
     });
     c.selection = Selection {
@@ -81,7 +81,7 @@ async fn clean_reference_passes_with_delta_and_epoch_reset() {
     );
     let mut c = config(&[], &[], &["slow"], 60);
     c.target = Target::Embedded(EmbeddedOptions {
-        reset_form: ResetForm::Epoch,
+        reset_form: ResetStyle::Epoch,
         defects: vec![],
     });
     let out = run(c).await;

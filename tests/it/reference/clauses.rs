@@ -2,7 +2,7 @@
 
 use chat_harness::client::{Auth, Credentials, Encoding, Request};
 use chat_harness::contract::{Endpoint, ErrorEnvelope};
-use chat_harness::reference::{ResetForm, ServerConfig};
+use chat_harness::reference::{ResetStyle, ServerConfig};
 use http::Method;
 
 use super::{contents, exc_type, message, num, on_both_fronts, raw, Front, ALICE, BOB, CAROL, H};
@@ -812,7 +812,7 @@ async fn rl_4(front: Front) {
 }
 
 async fn rl_5(front: Front) {
-    for form in [ResetForm::Delta, ResetForm::Epoch] {
+    for form in [ResetStyle::Delta, ResetStyle::Epoch] {
         let h = H::start(front, ServerConfig::default().with_reset_form(form)).await;
         let ex = h
             .send(Request::to(Endpoint::GetChats).token(&h.creds(ALICE)))
@@ -827,8 +827,8 @@ async fn rl_5(front: Front) {
             .as_secs();
         let reset = num(&ex, "x-ratelimit-reset").unwrap();
         match form {
-            ResetForm::Delta => assert!(reset <= 61, "{reset}"),
-            ResetForm::Epoch => {
+            ResetStyle::Delta => assert!(reset <= 61, "{reset}"),
+            ResetStyle::Epoch => {
                 assert!((date - 1..=date + 61).contains(&reset), "{reset} vs {date}")
             }
         }
