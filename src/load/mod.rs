@@ -22,10 +22,12 @@ pub mod persona;
 pub mod plan;
 pub mod provision;
 pub mod scenario;
+mod shared;
 pub mod slo;
 pub mod stats;
 pub mod stdout;
 pub mod summary;
+mod transport;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -43,10 +45,10 @@ use crate::error::{SetupError, UsageError};
 use crate::reference::{Defect, ServerConfig};
 
 pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
-use behaviour::{Control, Shared};
 use delivery::Tracker;
 use plan::Plan;
 use scenario::Scenario;
+use shared::{Control, Shared};
 use slo::Slo;
 use stats::Stats;
 use summary::{RequestsSummary, Summary, UsersSummary};
