@@ -221,11 +221,6 @@ impl Scenario {
         })
     }
 
-    /// Time from the first user's start until the last poll.
-    pub fn total_time(&self) -> Duration {
-        self.ramp_time() + self.duration + self.grace
-    }
-
     /// Expected time to start every user (a test plan: the sum of its steps but the last hold).
     pub fn ramp_time(&self) -> Duration {
         match &self.ramp {

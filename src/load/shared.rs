@@ -13,25 +13,25 @@ use super::stats::Stats;
 
 /// Why a run stopped before its time, set by whoever noticed.
 #[derive(Debug, Default)]
-pub struct Control {
+pub(crate) struct Control {
     stop: AtomicBool,
     reason: Mutex<Option<String>>,
     /// 401s for tokens that had worked before in this run.
-    pub revoked: AtomicU64,
+    pub(crate) revoked: AtomicU64,
 }
 
 impl Control {
-    pub fn stop(&self, reason: String) {
+    pub(crate) fn stop(&self, reason: String) {
         let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         if r.is_none() {
             *r = Some(reason);
         }
         self.stop.store(true, Ordering::SeqCst);
     }
-    pub fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
-    pub fn reason(&self) -> Option<String> {
+    pub(crate) fn reason(&self) -> Option<String> {
         self.reason
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -41,33 +41,33 @@ impl Control {
 
 /// Everything a run's users share.
 #[derive(Debug)]
-pub struct Shared {
-    pub scenario: Scenario,
-    pub plan: Plan,
-    pub tracker: Tracker,
-    pub stats: Stats,
-    pub control: Control,
+pub(crate) struct Shared {
+    pub(crate) scenario: Scenario,
+    pub(crate) plan: Plan,
+    pub(crate) tracker: Tracker,
+    pub(crate) stats: Stats,
+    pub(crate) control: Control,
     /// `token KEY:SECRET` per user.
-    pub auth: Vec<String>,
+    pub(crate) auth: Vec<String>,
     /// Server chat id per planned chat.
-    pub chat_ids: Vec<String>,
+    pub(crate) chat_ids: Vec<String>,
     /// Marks this run's messages.
-    pub tag: String,
+    pub(crate) tag: String,
     /// Messages are sent until here (with `iterations`: at the latest).
-    pub send_until: Instant,
+    pub(crate) send_until: Instant,
     /// Polling stops here at the latest: `send_until` and the grace period.
     /// An `iterations` run ends earlier, see [`Shared::end`].
-    pub deadline: Instant,
+    pub(crate) deadline: Instant,
     /// Users that have performed all their iterations.
-    pub finished: AtomicU32,
+    pub(crate) finished: AtomicU32,
     /// When the last user finished its iterations.
-    pub all_finished: OnceLock<Instant>,
+    pub(crate) all_finished: OnceLock<Instant>,
 }
 
 impl Shared {
     /// Polling stops here: the deadline, or a grace period after every user
     /// finished its iterations.
-    pub fn end(&self) -> Instant {
+    pub(crate) fn end(&self) -> Instant {
         match self.all_finished.get() {
             Some(t) => (*t + self.scenario.grace).min(self.deadline),
             None => self.deadline,
@@ -75,7 +75,7 @@ impl Shared {
     }
 
     /// An `iterations` run whose users all finished, and whose grace is over.
-    pub fn completed(&self, now: Instant) -> bool {
+    pub(crate) fn completed(&self, now: Instant) -> bool {
         self.all_finished.get().is_some() && now >= self.end()
     }
 
@@ -87,7 +87,7 @@ impl Shared {
         }
     }
 
-    pub fn polls(scenario: &Scenario, plan: &Plan, user: u32) -> bool {
+    pub(crate) fn polls(scenario: &Scenario, plan: &Plan, user: u32) -> bool {
         scenario.personas[plan.users[user as usize].persona]
             .persona
             .polls()

@@ -21,12 +21,12 @@ pub enum Model {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chatter {
-    pub model: Model,
+    pub(crate) model: Model,
     /// Mean time between two messages of one user (exponential).
     #[serde(with = "ms")]
-    pub send_every: Duration,
+    pub(crate) send_every: Duration,
     /// Length of a message's content (the unique id included).
-    pub content_bytes: u32,
+    pub(crate) content_bytes: u32,
 }
 
 /// Its parameters as written.

@@ -142,7 +142,7 @@ pub(crate) trait Polling: Debug + Send {
 
 /// An exponential wait with the given mean (Poisson arrivals), capped at 10x
 /// the mean so that one draw cannot stall a short run.
-pub fn exponential(rng: &mut impl Rng, mean: Duration) -> Duration {
+pub(crate) fn exponential(rng: &mut impl Rng, mean: Duration) -> Duration {
     if mean.is_zero() {
         return Duration::ZERO;
     }

@@ -13,12 +13,12 @@ use crate::input::InputError;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LimitProber {
     /// The endpoint driven past its limit.
-    pub endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     /// Requests per burst, sent back to back.
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// Time between the starts of two bursts.
     #[serde(with = "ms")]
-    pub every: Duration,
+    pub(crate) every: Duration,
 }
 
 /// Its parameters as written.

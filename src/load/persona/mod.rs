@@ -95,12 +95,12 @@ macro_rules! registry {
         }
 
         impl Persona {
-            pub fn kind(&self) -> &'static str {
+            pub(crate) fn kind(&self) -> &'static str {
                 match self { $(Persona::$ty(_) => $kind,)+ }
             }
             /// Whether users of this persona poll their chats (and so are
             /// expected to receive every message sent to them).
-            pub fn polls(&self) -> bool {
+            pub(crate) fn polls(&self) -> bool {
                 match self { $(Persona::$ty(p) => p.polls(),)+ }
             }
             /// What one of its iterations is.
@@ -152,7 +152,6 @@ registry! {
     "reader" => reader::Reader,
 }
 
-pub use chatter::Model;
 pub use poller_design::DesignPoller;
 pub use poller_mobile::MobilePoller;
 

@@ -146,7 +146,7 @@ impl DesignPoller {
     }
 
     /// The screen reopened: activity.
-    pub fn on_open(&mut self, now: Duration) {
+    pub(crate) fn on_open(&mut self, now: Duration) {
         self.last_activity = now;
     }
 

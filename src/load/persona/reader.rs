@@ -14,7 +14,7 @@ use crate::input::InputError;
 pub struct Reader {
     /// Time between two rounds of get_chats, get_chat_participants, mark_as_read.
     #[serde(with = "ms")]
-    pub every: Duration,
+    pub(crate) every: Duration,
 }
 
 /// Its parameters as written.
