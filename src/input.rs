@@ -4,8 +4,11 @@
 //! `s.toml:2:9: persona[0].users: invalid type: string "twelve", expected i64`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 /// An input file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +81,38 @@ fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, expected) = rest.split_once('`')?;
     let names = expected.split('`').skip(1).step_by(2);
-    crate::load::slo::closest(field, names).map(|n| format!("; did you mean {n}?"))
+    closest(field, names).map(|n| format!("; did you mean {n}?"))
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough
+/// to be what was meant (at most a third of its letters wrong).
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let (best, d) = candidates
+        .into_iter()
+        .map(|c| (c, edit_distance(word, c)))
+        .min_by_key(|&(_, d)| d)?;
+    (d > 0 && d <= word.chars().count().max(3) / 3 + 1).then_some(best)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Deserializes a TOML file's `text`, naming the field of a shape error
@@ -87,6 +121,143 @@ pub fn from_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Input
     let de = toml::Deserializer::parse(text).map_err(|e| InputError::toml(text, file, &e))?;
     serde_path_to_error::deserialize(de)
         .map_err(|e| InputError::toml_at(text, file, e.inner(), &field_path(e.path())))
+}
+
+/// A TOML file's `text` as a tree whose every value keeps its place.
+pub(crate) fn toml_tree<'a>(source: &Source<'a>) -> Result<Spanned<DeTable<'a>>, InputError> {
+    DeTable::parse(source.text).map_err(|e| InputError::toml(source.text, source.file, &e))
+}
+
+/// Deserializes `value`, a part of `source`'s tree at field `path` (e.g.
+/// `persona[0]`), as [`from_toml`] does a whole file.
+pub(crate) fn from_toml_value<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    source: &Source<'_>,
+    path: &str,
+) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(toml::de::ValueDeserializer::from(value)).map_err(|e| {
+        let inner = field_path(e.path());
+        let path = match (path.is_empty(), inner.is_empty()) {
+            (_, true) => path.to_owned(),
+            (true, false) => inner,
+            (false, false) => format!("{path}.{inner}"),
+        };
+        InputError::toml_at(source.text, source.file, e.inner(), &path)
+    })
+}
+
+/// The field names of a struct `T` derives `Deserialize` for, in their
+/// order (what serde lists after "expected one of"); empty for any other `T`.
+pub(crate) fn struct_fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Grab<'a>(&'a mut &'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for Grab<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("only its fields were wanted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Grab(&mut fields));
+    fields
+}
+
+/// An input file's text and name, for errors that point into it with
+/// `file:line:column: field: what is wrong`.
+pub(crate) struct Source<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) file: &'a str,
+}
+
+impl Source<'_> {
+    pub(crate) fn err(
+        &self,
+        offset: usize,
+        field: &str,
+        message: impl std::fmt::Display,
+    ) -> InputError {
+        let message = if field.is_empty() {
+            message.to_string()
+        } else {
+            format!("{field}: {message}")
+        };
+        InputError::at(self.text, self.file, offset, message)
+    }
+
+    pub(crate) fn duration(
+        &self,
+        v: &Spanned<String>,
+        field: &str,
+    ) -> Result<Duration, InputError> {
+        parse_duration(v.get_ref()).ok_or_else(|| {
+            self.err(
+                v.span().start,
+                field,
+                format!(
+                    "{:?} is not a duration (try \"500ms\", \"10s\", \"2m\")",
+                    v.get_ref()
+                ),
+            )
+        })
+    }
+
+    pub(crate) fn opt_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        field: &str,
+        default: Duration,
+    ) -> Result<Duration, InputError> {
+        v.as_ref().map_or(Ok(default), |v| self.duration(v, field))
+    }
+
+    pub(crate) fn int(
+        &self,
+        v: &Spanned<i64>,
+        field: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Result<u32, InputError> {
+        let n = *v.get_ref();
+        if (lo..=hi).contains(&n) {
+            Ok(n as u32)
+        } else {
+            Err(self.err(
+                v.span().start,
+                field,
+                format!("must be between {lo} and {hi}, got {n}"),
+            ))
+        }
+    }
+
+    pub(crate) fn opt_int(
+        &self,
+        v: &Option<Spanned<i64>>,
+        field: &str,
+        lo: i64,
+        hi: i64,
+        default: u32,
+    ) -> Result<u32, InputError> {
+        v.as_ref()
+            .map_or(Ok(default), |v| self.int(v, field, lo, hi))
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    humantime::parse_duration(s.trim()).ok()
 }
 
 /// `persona[0].users`: the path without the private keys through which

@@ -17,7 +17,7 @@ pub fn parse_target(s: &str) -> Result<String, String> {
         return Err(missing());
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        let guess = crate::load::slo::closest(&scheme.to_ascii_lowercase(), ["http", "https"]);
+        let guess = crate::input::closest(&scheme.to_ascii_lowercase(), ["http", "https"]);
         return Err(format!(
             "{s:?}: unknown scheme {scheme:?}: use http:// or https://{}",
             guess.map_or_else(String::new, |g| format!(" (did you mean {g}://{rest}?)"))

@@ -5,156 +5,28 @@
 //! the engine can stop users promptly, and then does it.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Deserialize;
 
-use super::delivery::{MessageId, Sighting, Tracker};
-use super::persona::{exponential, DesignPoller, MobilePoller, PollOutcome, Poller, Screen};
-use super::plan::Plan;
-use super::scenario::{ChatterParams, DesignParams, MobileParams, Model, Persona, Scenario};
-use super::stats::{RequestOutcome, Stats};
+use super::delivery::{MessageId, Sighting};
+use super::persona::kind::{Actor, Iteration, Polling, ScreenTimes, Sends};
+use super::persona::{exponential, Persona, PollOutcome};
+use super::shared::Shared;
+use super::stats::RequestOutcome;
+use super::transport::{decode, Answer, Call, Wire};
 use crate::contract::wire::{Message, SentMessage};
 use crate::contract::{Endpoint, Timestamp};
 
 /// Longest a step sleeps before giving the engine a chance to stop the user.
-pub const MAX_NAP: Duration = Duration::from_secs(1);
-
-/// A request as the behaviour asks for it.
-#[derive(Debug)]
-pub struct Call<'a> {
-    pub endpoint: Endpoint,
-    pub params: &'a [(&'static str, &'a str)],
-    /// `token KEY:SECRET`.
-    pub auth: &'a str,
-}
-
-/// What came back.
-#[derive(Debug, Default)]
-pub struct Reply {
-    /// None: no HTTP answer.
-    pub status: Option<u16>,
-    pub body: Bytes,
-    /// `X-RateLimit-Remaining`, when present and numeric.
-    pub remaining: Option<u64>,
-    /// Whether a `Retry-After` header came (a refusal sign).
-    pub retry_after: bool,
-    /// Request start to last body byte.
-    pub elapsed: Duration,
-}
-
-impl Reply {
-    /// A refusal by the rate limiter, in any form (`contract::refusal`).
-    pub fn is_refusal(&self) -> bool {
-        self.status.is_some_and(|s| {
-            crate::contract::refusal::is_refusal(s, self.remaining, self.retry_after, &self.body)
-        })
-    }
-
-    /// What goose counts as a success: a 2xx, or a refusal (the server
-    /// doing what the contract asks of it; our summary counts it apart).
-    pub fn is_success_or_refusal(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s)) || self.is_refusal()
-    }
-}
-
-/// How requests reach the server.
-pub trait Wire: Send {
-    fn call(&mut self, call: Call<'_>) -> impl Future<Output = Reply> + Send;
-}
-
-/// Why a run stopped before its time, set by whoever noticed.
-#[derive(Debug, Default)]
-pub struct Control {
-    stop: AtomicBool,
-    reason: Mutex<Option<String>>,
-    /// 401s for tokens that had worked before in this run.
-    pub revoked: AtomicU64,
-}
-
-impl Control {
-    pub fn stop(&self, reason: String) {
-        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
-        if r.is_none() {
-            *r = Some(reason);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-    pub fn reason(&self) -> Option<String> {
-        self.reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-/// Everything a run's users share.
-#[derive(Debug)]
-pub struct Shared {
-    pub scenario: Scenario,
-    pub plan: Plan,
-    pub tracker: Tracker,
-    pub stats: Stats,
-    pub control: Control,
-    /// `token KEY:SECRET` per user.
-    pub auth: Vec<String>,
-    /// Server chat id per planned chat.
-    pub chat_ids: Vec<String>,
-    /// Marks this run's messages.
-    pub tag: String,
-    /// Messages are sent until here (with `iterations`: at the latest).
-    pub send_until: Instant,
-    /// Polling stops here at the latest: `send_until` and the grace period.
-    /// An `iterations` run ends earlier, see [`Shared::end`].
-    pub deadline: Instant,
-    /// Users that have performed all their iterations.
-    pub finished: AtomicU32,
-    /// When the last user finished its iterations.
-    pub all_finished: OnceLock<Instant>,
-}
-
-impl Shared {
-    /// Polling stops here: the deadline, or a grace period after every user
-    /// finished its iterations.
-    pub fn end(&self) -> Instant {
-        match self.all_finished.get() {
-            Some(t) => (*t + self.scenario.grace).min(self.deadline),
-            None => self.deadline,
-        }
-    }
-
-    /// An `iterations` run whose users all finished, and whose grace is over.
-    pub fn completed(&self, now: Instant) -> bool {
-        self.all_finished.get().is_some() && now >= self.end()
-    }
-
-    /// A user performed its last iteration.
-    fn user_finished(&self, now: Instant) {
-        let n = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
-        if n as usize >= self.plan.users.len() {
-            let _ = self.all_finished.set(now);
-        }
-    }
-
-    pub fn polls(scenario: &Scenario, plan: &Plan, user: u32) -> bool {
-        scenario.personas[plan.users[user as usize].persona]
-            .persona
-            .polls()
-    }
-}
+pub(crate) const MAX_NAP: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct ChatState {
     chat: u32,
-    poller: Poller,
+    poller: Box<dyn Polling>,
     cursor: Option<Timestamp>,
     /// The first poll (no `after`) is still to come.
     initial: bool,
@@ -165,13 +37,13 @@ struct ChatState {
 
 /// One user's state between steps.
 #[derive(Debug)]
-pub struct UserRun {
+pub(crate) struct UserRun {
     user: u32,
     persona: Persona,
     rng: StdRng,
     chats: Vec<ChatState>,
     next_send: Option<Instant>,
-    send_params: Option<ChatterParams>,
+    send_params: Option<Sends>,
     seq: u32,
     /// Prober burst or reader round.
     next_round: Option<Instant>,
@@ -182,7 +54,7 @@ pub struct UserRun {
     left: Option<u32>,
     /// The chat on screen; one at a time, as in the app.
     active: usize,
-    screen: Option<Screen>,
+    screen: Option<ScreenTimes>,
     toggle_at: Option<Instant>,
 }
 
@@ -194,63 +66,45 @@ enum Due {
 }
 
 impl UserRun {
-    pub fn new(shared: &Shared, user: u32, now: Instant) -> UserRun {
+    pub(crate) fn new(shared: &Shared, user: u32, now: Instant) -> UserRun {
         let s = &shared.scenario;
         let planned = &shared.plan.users[user as usize];
         let persona = s.personas[planned.persona].persona.clone();
         let mut rng =
             StdRng::seed_from_u64(s.seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let t = now.saturating_duration_since(shared.stats.origin());
-        let poller = |model: Model, design: &DesignParams| match model {
-            Model::Design => Poller::Design(DesignPoller::new(design.clone(), t)),
-            Model::Mobile => Poller::Mobile(MobilePoller::new(MobileParams::default())),
-        };
         let mut chats = Vec::new();
-        let (model, design, mobile, screen) = match &persona {
-            Persona::PollerDesign(d) => (Some(Model::Design), d.clone(), None, Screen::new(d)),
-            Persona::PollerMobile(m) => (
-                Some(Model::Mobile),
-                DesignParams::default(),
-                Some(m.clone()),
-                None,
-            ),
-            Persona::Chatter(c) => (Some(c.model), DesignParams::default(), None, None),
-            _ => (None, DesignParams::default(), None, None),
-        };
+        let screen = persona.screen();
         // The chat on screen first: spread over the user's chats.
         let active = if planned.chats.is_empty() {
             0
         } else {
             user as usize % planned.chats.len()
         };
-        if let Some(model) = model {
-            for (k, &chat) in planned.chats.iter().enumerate() {
-                let mut p = poller(model, &design);
-                if let (Poller::Mobile(_), Some(m)) = (&p, &mobile) {
-                    p = Poller::Mobile(MobilePoller::new(m.clone()));
-                }
-                // Spread first polls over the first interval so that users
-                // started together do not poll in lockstep.
-                let jitter = Duration::from_micros(rng.random_range(0..500_000));
-                chats.push(ChatState {
-                    chat,
-                    poller: p,
-                    cursor: None,
-                    initial: true,
-                    due: now + jitter,
-                    open: k == active,
-                });
-                if k == active {
-                    shared.tracker.opened(chat, user, now);
-                }
+        for (k, &chat) in planned.chats.iter().enumerate() {
+            let Some(poller) = persona.poller(t) else {
+                break;
+            };
+            // Spread first polls over the first interval so that users
+            // started together do not poll in lockstep.
+            let jitter = Duration::from_micros(rng.random_range(0..500_000));
+            chats.push(ChatState {
+                chat,
+                poller,
+                cursor: None,
+                initial: true,
+                due: now + jitter,
+                open: k == active,
+            });
+            if k == active {
+                shared.tracker.opened(chat, user, now);
             }
         }
         let toggle_at = screen.as_ref().map(|sc| now + sc.open_for(&mut rng));
-        let (next_send, send_params) = match &persona {
-            Persona::Chatter(c) if !planned.chats.is_empty() => (
-                Some(now + exponential(&mut rng, c.send_every)),
-                Some(c.clone()),
-            ),
+        let (next_send, send_params) = match persona.sends() {
+            Some(sends) if !planned.chats.is_empty() => {
+                (Some(now + exponential(&mut rng, sends.every)), Some(sends))
+            }
             _ => (None, None),
         };
         // First round within the first interval (a second at most), spread.
@@ -258,11 +112,7 @@ impl UserRun {
             let span = every.min(Duration::from_secs(1)).as_micros().max(1) as u64;
             now + Duration::from_micros(rng.random_range(0..span))
         };
-        let next_round = match &persona {
-            Persona::LimitProber(p) => Some(first(p.every, &mut rng)),
-            Persona::Reader(r) => Some(first(r.every, &mut rng)),
-            _ => None,
-        };
+        let next_round = persona.round_every().map(|every| first(every, &mut rng));
         let mut run = UserRun {
             user,
             persona,
@@ -281,10 +131,10 @@ impl UserRun {
         };
         // A user with nothing to count (no chat to poll or send to) is done
         // at once rather than holding the run until its cap.
-        let can_iterate = match &run.persona {
-            Persona::PollerDesign(_) | Persona::PollerMobile(_) => !run.chats.is_empty(),
-            Persona::Chatter(_) => run.next_send.is_some(),
-            Persona::LimitProber(_) | Persona::Reader(_) => run.next_round.is_some(),
+        let can_iterate = match run.persona.iteration() {
+            Iteration::Poll => !run.chats.is_empty(),
+            Iteration::Send => run.next_send.is_some(),
+            Iteration::Round => run.next_round.is_some(),
         };
         if run.left.is_some() && !can_iterate {
             run.left = Some(0);
@@ -337,7 +187,7 @@ impl UserRun {
 
     /// Does the next thing due, or naps until it (at most [`MAX_NAP`]).
     /// Returns false once the user has nothing left to do.
-    pub async fn step<W: Wire>(&mut self, wire: &mut W, shared: &Shared) -> bool {
+    pub(crate) async fn step<W: Wire>(&mut self, wire: &mut W, shared: &Shared) -> bool {
         let now = Instant::now();
         let end = shared.end();
         if now >= end || shared.control.stopped() {
@@ -360,10 +210,7 @@ impl UserRun {
         match due {
             Due::Poll(i) => {
                 self.poll(i, at, wire, shared).await;
-                if matches!(
-                    self.persona,
-                    Persona::PollerDesign(_) | Persona::PollerMobile(_)
-                ) {
+                if self.persona.iteration() == Iteration::Poll {
                     self.iterated(shared);
                 }
             }
@@ -419,9 +266,8 @@ impl UserRun {
         c.open = opening;
         if opening {
             c.due = now;
-            if let Poller::Design(d) = &mut c.poller {
-                d.on_open(now.saturating_duration_since(shared.stats.origin()));
-            }
+            c.poller
+                .on_open(now.saturating_duration_since(shared.stats.origin()));
             shared.tracker.opened(c.chat, self.user, now);
         } else {
             shared.tracker.closed(c.chat, self.user, now);
@@ -435,7 +281,7 @@ impl UserRun {
         endpoint: Endpoint,
         params: &[(&'static str, &str)],
         prober: bool,
-    ) -> Reply {
+    ) -> Answer {
         let reply = wire
             .call(Call {
                 endpoint,
@@ -491,10 +337,10 @@ impl UserRun {
                     t.as_str().to_owned()
                 }
             });
-            let limit = match (&self.persona, c.initial) {
-                (Persona::PollerMobile(m), true) => Some(m.initial_limit),
-                (_, true) if c.poller.is_mobile() => Some(50),
-                _ => None,
+            let limit = if c.initial {
+                c.poller.initial_limit()
+            } else {
+                None
             };
             (after, limit)
         };
@@ -556,7 +402,7 @@ impl UserRun {
             return;
         };
         let now = Instant::now();
-        self.next_send = Some(now + exponential(&mut self.rng, p.send_every));
+        self.next_send = Some(now + exponential(&mut self.rng, p.every));
         let chats = &shared.plan.users[self.user as usize].chats;
         let chat = chats[self.active.min(chats.len() - 1)];
         self.seq += 1;
@@ -603,67 +449,45 @@ impl UserRun {
         }
     }
 
+    /// A round of the persona's (a prober's burst, a reader's round).
     async fn round<W: Wire>(&mut self, wire: &mut W, shared: &Shared) {
         let now = Instant::now();
         let chats = &shared.plan.users[self.user as usize].chats;
         let chat_id = chats.first().map(|&c| shared.chat_ids[c as usize].clone());
-        match self.persona.clone() {
-            Persona::LimitProber(p) => {
-                self.next_round = Some(now + p.every);
-                let content = "[probe] rate-limit probe".to_owned();
-                for _ in 0..p.burst {
-                    if shared.control.stopped() || Instant::now() >= shared.end() {
-                        break;
-                    }
-                    let mut params: Vec<(&'static str, &str)> = Vec::new();
-                    if p.endpoint.params().iter().any(|q| q.name == "chat") {
-                        let Some(id) = &chat_id else { return };
-                        params.push(("chat", id));
-                    }
-                    if p.endpoint == Endpoint::SendMessage {
-                        params.push(("content", &content));
-                    }
-                    self.request(wire, shared, p.endpoint, &params, true).await;
-                }
-            }
-            Persona::Reader(r) => {
-                self.next_round = Some(now + r.every);
-                self.request(wire, shared, Endpoint::GetChats, &[], false)
-                    .await;
-                if let Some(id) = &chat_id {
-                    self.request(
-                        wire,
-                        shared,
-                        Endpoint::GetChatParticipants,
-                        &[("chat", id)],
-                        false,
-                    )
-                    .await;
-                    self.request(wire, shared, Endpoint::MarkAsRead, &[("chat", id)], false)
-                        .await;
-                }
-            }
-            _ => self.next_round = None,
-        }
+        let Some(every) = self.persona.round_every() else {
+            self.next_round = None;
+            return;
+        };
+        self.next_round = Some(now + every);
+        let persona = self.persona.clone();
+        let mut actor = Acting {
+            run: self,
+            wire,
+            shared,
+        };
+        persona.round(&mut actor, chat_id.as_deref()).await;
     }
 }
 
-/// Decodes `{"message": T}`; anything else is None (counted by the caller as
-/// an error poll, never a panic).
-pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
-    #[derive(Deserialize)]
-    struct Env<T> {
-        message: T,
-    }
-    serde_json::from_slice::<Env<T>>(body)
-        .ok()
-        .map(|e| e.message)
+/// A user acting in a persona's round.
+struct Acting<'a, W> {
+    run: &'a mut UserRun,
+    wire: &'a mut W,
+    shared: &'a Shared,
 }
 
-/// Runs one user to the end over `wire` (tests, and engines without goose).
-pub async fn run_user<W: Wire>(shared: Arc<Shared>, user: u32, mut wire: W) {
-    shared.stats.user_started();
-    let mut run = UserRun::new(&shared, user, Instant::now());
-    while run.step(&mut wire, &shared).await {}
-    shared.stats.user_stopped();
+impl<W: Wire> Actor for Acting<'_, W> {
+    fn request(
+        &mut self,
+        endpoint: Endpoint,
+        params: &[(&'static str, &str)],
+        prober: bool,
+    ) -> impl Future<Output = Answer> + Send {
+        self.run
+            .request(self.wire, self.shared, endpoint, params, prober)
+    }
+
+    fn over(&self) -> bool {
+        self.shared.control.stopped() || Instant::now() >= self.shared.end()
+    }
 }

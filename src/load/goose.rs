@@ -16,10 +16,12 @@ use goose::goose::{GooseRequest, GooseUser, Scenario, Transaction, TransactionFu
 use goose::GooseAttack;
 use serde::{Deserialize, Serialize};
 
-use super::behaviour::{Call, Reply, Shared, UserRun, Wire, MAX_NAP};
+use super::behaviour::{UserRun, MAX_NAP};
 use super::connect::ClientFactory;
-use super::http1::{Conn, Target};
+use super::http1::{Conn, Origin};
 use super::scenario::Ramp;
+use super::shared::Shared;
+use super::transport::{Answer, Call, Wire};
 use crate::contract::Method;
 
 /// Largest answer read; more is a failed request.
@@ -72,7 +74,7 @@ struct GooseWire<'a> {
 }
 
 impl Wire for GooseWire<'_> {
-    async fn call(&mut self, call: Call<'_>) -> Reply {
+    async fn call(&mut self, call: Call<'_>) -> Answer {
         let Some(conn) = self.conn.as_deref_mut() else {
             return self.call_reqwest(call).await;
         };
@@ -104,7 +106,7 @@ impl Wire for GooseWire<'_> {
 
 impl GooseWire<'_> {
     /// https targets: through goose's request path and the user's reqwest client.
-    async fn call_reqwest(&mut self, call: Call<'_>) -> Reply {
+    async fn call_reqwest(&mut self, call: Call<'_>) -> Answer {
         let url = format!("{}{}", self.base, call.endpoint.path());
         let rb = match call.endpoint.method() {
             Method::Get => self.user.client.get(url).query(call.params),
@@ -116,7 +118,7 @@ impl GooseWire<'_> {
             .name(call.endpoint.name())
             .build();
         let started = Instant::now();
-        let mut reply = Reply::default();
+        let mut reply = Answer::default();
         let Ok(response) = self.user.request(request).await else {
             reply.elapsed = started.elapsed();
             return reply;
@@ -255,7 +257,7 @@ pub async fn run(shared: Arc<Shared>, cfg: EngineConfig) -> GooseOutcome {
     };
     let factory = ClientFactory::new(&cfg.base_url, cfg.timeout);
     let base: Arc<str> = Arc::from(cfg.base_url.trim_end_matches('/'));
-    let fast = Target::new(&cfg.base_url, cfg.timeout);
+    let fast = Origin::new(&cfg.base_url, cfg.timeout);
     let n_users = shared.plan.users.len().max(1);
 
     let on_start: TransactionFunction = {

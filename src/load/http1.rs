@@ -23,7 +23,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::behaviour::{Call, Reply};
+use super::transport::{Answer, Call};
 use crate::contract::Method;
 
 /// Largest answer read; more is a failed request.
@@ -38,18 +38,18 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// What every user's connection shares: where to connect and what to say.
 #[derive(Debug)]
-pub struct Target {
-    pub addr: SocketAddr,
+pub(crate) struct Origin {
+    pub(crate) addr: SocketAddr,
     /// `Host` header value.
-    pub host: String,
+    pub(crate) host: String,
     /// Path prefix of the base URL (without a trailing slash).
-    pub prefix: String,
-    pub timeout: Duration,
+    pub(crate) prefix: String,
+    pub(crate) timeout: Duration,
 }
 
-impl Target {
+impl Origin {
     /// For `http://` base URLs only; None otherwise (https, or unresolvable).
-    pub fn new(base_url: &str, timeout: Duration) -> Option<Arc<Target>> {
+    pub(crate) fn new(base_url: &str, timeout: Duration) -> Option<Arc<Origin>> {
         let url = url::Url::parse(base_url).ok()?;
         if url.scheme() != "http" {
             return None;
@@ -63,7 +63,7 @@ impl Target {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
         };
-        Some(Arc::new(Target {
+        Some(Arc::new(Origin {
             addr,
             host,
             prefix: url.path().trim_end_matches('/').to_owned(),
@@ -74,8 +74,8 @@ impl Target {
 
 /// One user's connection.
 #[derive(Debug)]
-pub struct Conn {
-    target: Arc<Target>,
+pub(crate) struct Conn {
+    target: Arc<Origin>,
     source: Option<IpAddr>,
     stream: Option<TcpStream>,
     last_used: Instant,
@@ -91,7 +91,7 @@ enum Fail {
 }
 
 impl Conn {
-    pub fn new(target: Arc<Target>, source: Option<IpAddr>) -> Conn {
+    pub(crate) fn new(target: Arc<Origin>, source: Option<IpAddr>) -> Conn {
         Conn {
             target,
             source,
@@ -102,10 +102,10 @@ impl Conn {
     }
 
     /// Sends `call` and reads its answer; no answer is `status: None`.
-    pub async fn call(&mut self, call: &Call<'_>) -> Reply {
+    pub(crate) async fn call(&mut self, call: &Call<'_>) -> Answer {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + self.target.timeout);
-        let mut reply = Reply::default();
+        let mut reply = Answer::default();
         let request = self.build(call);
         let mut tries = 0;
         let outcome = loop {
@@ -217,7 +217,7 @@ impl Conn {
         }
     }
 
-    async fn exchange(&mut self, request: &[u8], reply: &mut Reply) -> Result<(), Fail> {
+    async fn exchange(&mut self, request: &[u8], reply: &mut Answer) -> Result<(), Fail> {
         if let Some(s) = &self.stream {
             if self.last_used.elapsed() > IDLE_CHECK && Conn::closed_while_idle(s) {
                 self.stream = None;
@@ -260,7 +260,7 @@ async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<bool, Fail> {
 async fn read_answer(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
-    reply: &mut Reply,
+    reply: &mut Answer,
 ) -> Result<(bool, Bytes), Fail> {
     // Head.
     let (head_len, length, chunked, mut keep) = loop {
@@ -418,7 +418,7 @@ mod tests {
     /// canned answer, and records what it was sent.
     async fn canned(
         answers: Vec<&'static [u8]>,
-    ) -> (Arc<Target>, tokio::task::JoinHandle<Vec<u8>>) {
+    ) -> (Arc<Origin>, tokio::task::JoinHandle<Vec<u8>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -443,7 +443,7 @@ mod tests {
             }
             seen
         });
-        let t = Target::new(&format!("http://{addr}/base/"), Duration::from_secs(5)).unwrap();
+        let t = Origin::new(&format!("http://{addr}/base/"), Duration::from_secs(5)).unwrap();
         (t, task)
     }
 
@@ -473,7 +473,7 @@ mod tests {
                 .unwrap();
             let _ = s.read(&mut b).await;
         });
-        let t = Target::new(&format!("http://{addr}"), Duration::from_secs(5)).unwrap();
+        let t = Origin::new(&format!("http://{addr}"), Duration::from_secs(5)).unwrap();
         let mut c = Conn::new(t, None);
         let get = Call {
             endpoint: Endpoint::GetChats,

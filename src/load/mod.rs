@@ -32,6 +32,7 @@ mod progress;
 pub mod provision;
 pub mod scenario;
 mod setup;
+mod shared;
 pub mod slo;
 pub mod stats;
 pub mod stdout;
@@ -39,6 +40,7 @@ pub(crate) mod summarise;
 pub mod summary;
 mod summary_html;
 mod summary_markdown;
+mod transport;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,11 +53,11 @@ use dist::shard::ShardRun;
 
 pub use self::config::LoadConfig;
 pub use self::goose::{merged_p99_ms, GooseOutcome, GooseRow};
-use behaviour::{Control, Shared};
 use delivery::Tracker;
 use plan::Plan;
 use progress::progress_loop;
 use setup::{set_up, start_target};
+use shared::{Control, Shared};
 use stats::Stats;
 use summarise::{setup_failed, summarise, write_reports};
 use summary::LoadSummary;

@@ -83,15 +83,6 @@ impl Plan {
         }
         Plan { users, chats }
     }
-
-    /// Position of `user` among the chat's members.
-    pub fn position(&self, chat: u32, user: u32) -> Option<usize> {
-        self.chats
-            .get(chat as usize)?
-            .members
-            .iter()
-            .position(|&m| m == user)
-    }
 }
 
 /// Nginx's smooth weighted round robin: deterministic, and every persona is
@@ -169,7 +160,6 @@ mod tests {
             "a two-user group is still a group"
         );
         assert_eq!(p.users[0].chats, [0, 2]);
-        assert_eq!(p.position(2, 3), Some(3));
         assert_eq!(Plan::new(&scenario(10)), p, "deterministic");
     }
 

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::behaviour::Shared;
 use super::dist::shard::Prepared;
 use super::hist;
+use super::shared::Shared;
 use super::slo::Slo;
 use super::summarise::{summarise, write_reports};
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::summary::{LoadSummary, SloResult};
+use crate::input::closest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -107,34 +108,6 @@ pub(crate) fn metric_names() -> Vec<String> {
     );
     names.extend(COUNTS.iter().map(|c| c.to_string()));
     names
-}
-
-/// The candidate closest to `word` by edit distance, if it is close enough
-/// to be what was meant (at most a third of its letters wrong).
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let (best, d) = candidates
-        .into_iter()
-        .map(|c| (c, edit_distance(word, c)))
-        .min_by_key(|&(_, d)| d)?;
-    (d > 0 && d <= word.chars().count().max(3) / 3 + 1).then_some(best)
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {

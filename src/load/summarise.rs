@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::behaviour::Shared;
 use super::delivery::Tracker;
 use super::dist::shard::Prepared;
 use super::goose::GooseOutcome;
 use super::plan::Plan;
 use super::scenario::Scenario;
+use super::shared::Shared;
 use super::slo::Slo;
 use super::stats::{self, Stats};
 use super::summary::{self, LoadSummary, RequestsSummary, UsersSummary};

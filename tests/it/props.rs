@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use chat_harness::load::delivery::{MessageId, Sighting, Tracker};
 use chat_harness::load::hist::Hist;
-use chat_harness::load::persona::{DesignPoller, MobilePoller, PollOutcome};
+use chat_harness::load::persona::{
+    DesignPoller, MobilePoller, PollOutcome, PollerDesign, PollerMobile,
+};
 use chat_harness::load::plan::Plan;
-use chat_harness::load::scenario::{DesignParams, MobileParams, Scenario};
+use chat_harness::load::scenario::Scenario;
 use proptest::prelude::*;
 
 fn outcome() -> impl Strategy<Value = PollOutcome> {
@@ -35,9 +37,9 @@ fn event() -> impl Strategy<Value = Event> {
 
 /// Mobile parameters as a scenario file may give them (the scenario's own
 /// validation: 10 ms <= min <= max, backoff 1..=10).
-fn mobile_params() -> impl Strategy<Value = MobileParams> {
+fn mobile_params() -> impl Strategy<Value = PollerMobile> {
     (10u64..5_000, 0u64..100_000, 1.0f64..=10.0, 10u64..10_000).prop_map(
-        |(min, extra, backoff, error)| MobileParams {
+        |(min, extra, backoff, error)| PollerMobile {
             min_interval: Duration::from_millis(min),
             max_interval: Duration::from_millis(min + extra),
             backoff,
@@ -89,11 +91,11 @@ proptest! {
         idle_after in 0u64..60_000,
         steps in prop::collection::vec((event(), 0u64..20_000), 1..200),
     ) {
-        let p = DesignParams {
+        let p = PollerDesign {
             active_interval: Duration::from_millis(active),
             idle_interval: Duration::from_millis(idle),
             idle_after: Duration::from_millis(idle_after),
-            ..DesignParams::default()
+            ..PollerDesign::default()
         };
         let mut now = Duration::ZERO;
         let mut d = DesignPoller::new(p.clone(), now);
@@ -134,7 +136,7 @@ fn mobile_backoff_survives_the_largest_intervals_a_scenario_accepts() {
     )
     .unwrap();
     let p = match &s.personas[0].persona {
-        chat_harness::load::scenario::Persona::PollerMobile(p) => p.clone(),
+        chat_harness::load::persona::Persona::PollerMobile(p) => p.clone(),
         other => panic!("{other:?}"),
     };
     let mut m = MobilePoller::new(p.clone());
