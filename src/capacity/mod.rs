@@ -196,7 +196,7 @@ impl CapacityReport {
     /// every step, so an interrupted run leaves what it measured).
     pub(crate) fn write(&self, dir: &Path) -> anyhow::Result<()> {
         let write = |name: &str, bytes: &[u8]| {
-            std::fs::write(dir.join(name), bytes)
+            crate::report::write_atomic(&dir.join(name), bytes)
                 .with_context(|| format!("cannot write {}/{name}", dir.display()))
         };
         write("capacity.json", &serde_json::to_vec_pretty(self)?)?;

@@ -8,7 +8,7 @@ use crate::contract::Endpoint;
 
 use super::context::{messages_request, Ctx};
 use super::definition::checks;
-use super::verdict::{describe, expect_status, Step, Verdict};
+use super::verdict::{describe, expect_status, StepContext, Verdict};
 
 checks! {
     "AUTH-1.1" "AUTH-1" Must Normal ["auth"] login_gives_pair

@@ -9,7 +9,7 @@ use crate::contract::Endpoint;
 
 use super::context::{messages_request, Ctx};
 use super::definition::checks;
-use super::verdict::{describe, expect_status, Step, Verdict};
+use super::verdict::{describe, expect_status, StepContext, Verdict};
 
 checks! {
     "AUTHZ-1.1" "AUTHZ-1" Must Normal ["authz"] chats_are_own
@@ -36,7 +36,7 @@ checks! {
 
 async fn chat_ids(
     cx: &Ctx,
-    u: &super::context::User,
+    u: &super::context::SignedIn,
 ) -> Result<(BTreeSet<String>, crate::client::Exchange), Verdict> {
     let (chats, ex) = cx
         .call::<Vec<ChatSummary>>(&Request::to(Endpoint::GetChats).token(&u.creds))
@@ -195,7 +195,7 @@ async fn send_refused(cx: &Ctx) -> Result<Verdict, Verdict> {
 
 async fn participants(
     cx: &Ctx,
-    u: &super::context::User,
+    u: &super::context::SignedIn,
     chat: &str,
 ) -> Result<(Vec<Participant>, crate::client::Exchange), Verdict> {
     cx.call::<Vec<Participant>>(

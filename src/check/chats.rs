@@ -7,7 +7,7 @@ use crate::contract::Endpoint;
 
 use super::context::Ctx;
 use super::definition::checks;
-use super::verdict::{Step, Verdict};
+use super::verdict::{StepContext, Verdict};
 
 checks! {
     "CHATS-1.1" "CHATS-1" Should Normal ["chats"] chats_order

@@ -6,7 +6,7 @@ use crate::contract::Endpoint;
 
 use super::context::{messages_request, Ctx};
 use super::definition::checks;
-use super::verdict::{describe, Step, Verdict};
+use super::verdict::{describe, StepContext, Verdict};
 
 checks! {
     "ENV-1.1" "ENV-1" Must Normal ["env"] json_body

@@ -8,9 +8,9 @@ use crate::client::{Exchange, Request};
 use crate::contract::wire::Participant;
 use crate::contract::Endpoint;
 
-use super::context::{Ctx, User};
+use super::context::{Ctx, SignedIn};
 use super::definition::checks;
-use super::verdict::{describe, Step, Verdict};
+use super::verdict::{describe, StepContext, Verdict};
 
 checks! {
     "READ-1.1" "READ-1" Must Normal ["read"] mark_read_direct
@@ -24,7 +24,7 @@ checks! {
 /// runs' messages.
 async fn read_marks(
     cx: &Ctx,
-    viewer: &User,
+    viewer: &SignedIn,
     chat: &str,
     after: &str,
     names: &[&str],
@@ -46,7 +46,7 @@ async fn read_marks(
 }
 
 /// mark_as_read as `user`; anything but a 2xx ends the check.
-async fn mark_read(cx: &Ctx, user: &User, chat: &str) -> Result<Exchange, Verdict> {
+async fn mark_read(cx: &Ctx, user: &SignedIn, chat: &str) -> Result<Exchange, Verdict> {
     let mark = cx
         .send(
             &Request::to(Endpoint::MarkAsRead)
@@ -196,7 +196,7 @@ async fn mark_read_direct(cx: &Ctx) -> Result<Verdict, Verdict> {
 /// Each participant's last_read_at as `viewer`'s get_chat_participants shows it.
 async fn last_reads(
     cx: &Ctx,
-    viewer: &User,
+    viewer: &SignedIn,
     chat: &str,
     what: &str,
 ) -> Result<(BTreeMap<String, Option<String>>, Exchange), Verdict> {

@@ -14,7 +14,7 @@ use crate::report::model::{
 
 use super::context::Ctx;
 use super::definition::{CheckDef, Level};
-use super::verdict::{Kind, Verdict};
+use super::verdict::{Verdict, VerdictKind};
 use super::CheckConfig;
 
 /// The report before any check ran (status `incomplete`).
@@ -53,14 +53,14 @@ pub(super) fn new_report(
     }
 }
 
-fn outcome(config: &CheckConfig, level: Level, kind: Kind) -> Outcome {
+fn outcome(config: &CheckConfig, level: Level, kind: VerdictKind) -> Outcome {
     match (kind, level) {
-        (Kind::Pass, _) => Outcome::Pass,
-        (Kind::Info, _) => Outcome::Info,
-        (Kind::Skip, _) => Outcome::Skip,
-        (Kind::Error, _) => Outcome::Error,
-        (Kind::Fail, Level::Should) if !config.strict => Outcome::NonStrict,
-        (Kind::Fail, _) => Outcome::Fail,
+        (VerdictKind::Pass, _) => Outcome::Pass,
+        (VerdictKind::Info, _) => Outcome::Info,
+        (VerdictKind::Skip, _) => Outcome::Skip,
+        (VerdictKind::Error, _) => Outcome::Error,
+        (VerdictKind::Fail, Level::Should) if !config.strict => Outcome::NonStrict,
+        (VerdictKind::Fail, _) => Outcome::Fail,
     }
 }
 

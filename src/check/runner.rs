@@ -19,7 +19,7 @@ use super::context::setup::{Setup, SetupFailure};
 use super::context::Ctx;
 use super::definition::{CheckDef, Phase};
 use super::results::{base_result, new_report, not_run, to_result, verdict_result, write_reports};
-use super::verdict::{Kind, Verdict};
+use super::verdict::{Verdict, VerdictKind};
 use super::wait_plan::WaitPlan;
 use super::{CheckConfig, Target};
 
@@ -264,7 +264,7 @@ pub async fn execute(
                 }
             };
             if remaining.is_some()
-                && verdict.kind == Kind::Error
+                && verdict.kind == VerdictKind::Error
                 && verdict.message.starts_with("the --deadline")
             {
                 stopped = Some("not run: the --deadline was reached".into());
@@ -283,7 +283,7 @@ pub async fn execute(
             area = def.area();
             heading(out, style, &mut headed, area);
         }
-        if verdict.kind == Kind::Error && verdict.message.starts_with("interrupted") {
+        if verdict.kind == VerdictKind::Error && verdict.message.starts_with("interrupted") {
             stopped.get_or_insert_with(|| "not run: the run was interrupted".into());
         }
         let result = to_result(&config, &cx, def, verdict, took, waited);

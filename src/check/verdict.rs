@@ -6,7 +6,7 @@ use crate::client::{ClientError, Exchange};
 
 /// The kind of conclusion a check reached (before levels and `--strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub(crate) enum VerdictKind {
     Pass,
     Fail,
     /// An INFO observation: which allowed answer the server chose.
@@ -19,7 +19,7 @@ pub(crate) enum Kind {
 /// A check's conclusion.
 #[derive(Debug, Clone)]
 pub(crate) struct Verdict {
-    pub(crate) kind: Kind,
+    pub(crate) kind: VerdictKind,
     pub(crate) message: String,
     pub(crate) expected: Option<String>,
     pub(crate) seen: Option<String>,
@@ -33,7 +33,7 @@ pub(crate) struct Verdict {
 pub(crate) const MAX_EVIDENCE: usize = 4;
 
 impl Verdict {
-    fn new(kind: Kind, message: impl Into<String>) -> Verdict {
+    fn new(kind: VerdictKind, message: impl Into<String>) -> Verdict {
         Verdict {
             kind,
             message: message.into(),
@@ -44,19 +44,19 @@ impl Verdict {
         }
     }
     pub(crate) fn pass(message: impl Into<String>) -> Verdict {
-        Verdict::new(Kind::Pass, message)
+        Verdict::new(VerdictKind::Pass, message)
     }
     pub(crate) fn fail(message: impl Into<String>) -> Verdict {
-        Verdict::new(Kind::Fail, message)
+        Verdict::new(VerdictKind::Fail, message)
     }
     pub(crate) fn info(message: impl Into<String>) -> Verdict {
-        Verdict::new(Kind::Info, message)
+        Verdict::new(VerdictKind::Info, message)
     }
     pub(crate) fn skip(reason: impl Into<String>) -> Verdict {
-        Verdict::new(Kind::Skip, reason)
+        Verdict::new(VerdictKind::Skip, reason)
     }
     pub(crate) fn error(reason: impl Into<String>) -> Verdict {
-        Verdict::new(Kind::Error, reason)
+        Verdict::new(VerdictKind::Error, reason)
     }
 
     pub(crate) fn expected(mut self, e: impl Into<String>) -> Verdict {
@@ -116,17 +116,17 @@ impl From<ClientError> for Verdict {
 }
 
 /// `?`-friendly context for a step of a check: `call.await.step("creating the chat")?`.
-pub(crate) trait Step<T> {
+pub(crate) trait StepContext<T> {
     fn step(self, what: &str) -> Result<T, Verdict>;
 }
 
-impl<T> Step<T> for Result<T, ClientError> {
+impl<T> StepContext<T> for Result<T, ClientError> {
     fn step(self, what: &str) -> Result<T, Verdict> {
         self.map_err(|e| Verdict::from(e).context(what))
     }
 }
 
-impl<T> Step<T> for Result<T, Verdict> {
+impl<T> StepContext<T> for Result<T, Verdict> {
     fn step(self, what: &str) -> Result<T, Verdict> {
         self.map_err(|v| v.context(what))
     }

@@ -196,9 +196,9 @@ pub async fn measure_all(
 pub fn write_reports(dir: &Path, report: &LimitsReport) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let json = serde_json::to_vec_pretty(report)?;
-    std::fs::write(dir.join("limits.json"), json)
+    crate::report::write_atomic(&dir.join("limits.json"), &json)
         .with_context(|| format!("cannot write {}/limits.json", dir.display()))?;
-    std::fs::write(dir.join("limits.md"), report::markdown(report))
+    crate::report::write_atomic(&dir.join("limits.md"), report::markdown(report).as_bytes())
         .with_context(|| format!("cannot write {}/limits.md", dir.display()))?;
     Ok(())
 }

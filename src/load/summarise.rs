@@ -57,9 +57,9 @@ pub(super) fn summarise(
         stopped_early: shared.control.reason(),
         partial,
         status: if partial {
-            summary::RunStatus::Partial
+            summary::LoadStatus::Partial
         } else {
-            summary::RunStatus::Complete
+            summary::LoadStatus::Complete
         },
         setup_error: None,
         users: UsersSummary {
@@ -108,9 +108,7 @@ pub(super) fn summarise(
 pub(crate) fn write_reports(dir: &Path, s: &LoadSummary) -> anyhow::Result<()> {
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::rename(&tmp, &path))
+        crate::report::write_atomic(&path, bytes)
             .with_context(|| format!("cannot write {}", path.display()))
     };
     write("summary.json", &s.to_json())?;
@@ -145,7 +143,7 @@ pub(super) fn setup_failed(
         elapsed_s: 0.0,
         stopped_early: None,
         partial: false,
-        status: summary::RunStatus::SetupFailed,
+        status: summary::LoadStatus::SetupFailed,
         setup_error: Some(format!("{e:#}")),
         users: UsersSummary {
             planned: scenario.users,

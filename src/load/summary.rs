@@ -42,7 +42,7 @@ pub struct LoadSummary {
     /// `complete`, `partial` (still going) or `setup_failed` (no user ran:
     /// see `setup_error`). Files written before it existed read as complete.
     #[serde(default)]
-    pub status: RunStatus,
+    pub status: LoadStatus,
     /// Why the run could not start (target unreachable, accounts refused,
     /// chats not created): present only when `status` is `setup_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ pub struct SloResult {
 /// Where a run got to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RunStatus {
+pub enum LoadStatus {
     /// Ran to its end, or was stopped (`stopped_early` says why).
     #[default]
     Complete,

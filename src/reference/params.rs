@@ -10,9 +10,9 @@ use super::error::ApiError;
 
 /// The decoded parameters of one request.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Params(Vec<(String, String)>);
+pub(crate) struct RequestParams(Vec<(String, String)>);
 
-impl Params {
+impl RequestParams {
     /// The last value given for `name` (later sources override earlier ones).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -40,13 +40,13 @@ impl Params {
         content_type: Option<&str>,
         body: &[u8],
         json_rejected: bool,
-    ) -> Result<Params, ApiError> {
+    ) -> Result<RequestParams, ApiError> {
         let mut out = Vec::new();
         if let Some(q) = query {
             parse_urlencoded(q.as_bytes(), &mut out)?;
         }
         if body.is_empty() {
-            return Ok(Params(out));
+            return Ok(RequestParams(out));
         }
         let mime = content_type
             .and_then(|c| c.split(';').next())
@@ -64,7 +64,7 @@ impl Params {
         } else {
             parse_urlencoded(body, &mut out)?;
         }
-        Ok(Params(out))
+        Ok(RequestParams(out))
     }
 }
 
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn query_and_form_merge_body_wins() {
-        let p = Params::parse(
+        let p = RequestParams::parse(
             Some("chat=A&limit=5"),
             Some("application/x-www-form-urlencoded"),
             b"chat=B&content=a+b%20c%26%3D",
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn json_bodies_stringify_non_strings() {
-        let p = Params::parse(
+        let p = RequestParams::parse(
             None,
             Some("application/json; charset=utf-8"),
             br#"{"participants":["a@x","b@x"],"limit":5,"after":null}"#,
@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(p.get("participants"), Some(r#"["a@x","b@x"]"#));
         assert_eq!(p.get("limit"), Some("5"));
         assert_eq!(p.get("after"), None);
-        assert!(Params::parse(None, Some("application/json"), b"{}", true).is_err());
+        assert!(RequestParams::parse(None, Some("application/json"), b"{}", true).is_err());
     }
 
     #[test]
@@ -212,14 +212,14 @@ mod tests {
             (None, b"\xff=1", Some("application/x-www-form-urlencoded")),
             (None, b"x", Some("multipart/form-data; boundary=x")),
         ] {
-            let e = Params::parse(q, ct, body, false).unwrap_err();
+            let e = RequestParams::parse(q, ct, body, false).unwrap_err();
             assert_eq!(e.status, 400, "{q:?} {body:?}");
         }
     }
 
     #[test]
     fn required_and_optional() {
-        let p = Params::parse(Some("chat=&after="), None, b"", false).unwrap();
+        let p = RequestParams::parse(Some("chat=&after="), None, b"", false).unwrap();
         assert_eq!(p.required("chat").unwrap_err().exc_type, "MandatoryError");
         assert_eq!(p.optional("after"), None);
     }

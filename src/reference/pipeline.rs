@@ -18,7 +18,7 @@ use super::config::ServerConfig;
 use super::defect::{Defect, DefectSet};
 use super::error::ApiError;
 use super::limiter::{Limiter, RateDecision, Subject};
-use super::params::Params;
+use super::params::RequestParams;
 use super::state::{now_micros, render, Caller, State};
 use super::variant::{self, CoarseClock, Variant, VariantSet};
 use crate::accounts::Account;
@@ -293,7 +293,7 @@ impl Core {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let params = match Params::parse(
+        let params = match RequestParams::parse(
             req.query,
             content_type,
             req.body,
@@ -424,7 +424,7 @@ impl Core {
         &self,
         endpoint: Endpoint,
         caller: Option<&Caller>,
-        p: &Params,
+        p: &RequestParams,
         mode: Pause,
     ) -> Result<Vec<u8>, ApiError> {
         let inner = &*self.inner;

@@ -169,7 +169,7 @@ fn summary() -> LoadSummary {
         elapsed_s: 5.0,
         stopped_early: None,
         partial: false,
-        status: chat_harness::load::summary::RunStatus::Complete,
+        status: chat_harness::load::summary::LoadStatus::Complete,
         setup_error: None,
         users: UsersSummary {
             planned: 12,
@@ -348,7 +348,7 @@ fn the_models_serialise_to_valid_documents() {
     // A progress summary, written before goose has reported.
     let mut partial = summary();
     partial.partial = true;
-    partial.status = chat_harness::load::summary::RunStatus::Partial;
+    partial.status = chat_harness::load::summary::LoadStatus::Partial;
     partial.goose = None;
     partial.stopped_early = Some("interrupted".into());
     assert_valid(

@@ -6,7 +6,7 @@ use crate::check::verdict::Verdict;
 use crate::client::Exchange;
 use crate::contract::Endpoint;
 
-use super::user::User;
+use super::user::SignedIn;
 
 /// One answer per endpoint, and notes on endpoints not probed.
 pub(crate) type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
@@ -15,7 +15,7 @@ pub(crate) type Probes = (Vec<(Endpoint, Exchange)>, Vec<String>);
 #[derive(Default)]
 pub(crate) struct Fixtures {
     /// POLL-8: a chat of 101 messages, and a participant to read it as.
-    pub(crate) big_chat: tokio::sync::OnceCell<Result<(String, User), Verdict>>,
+    pub(crate) big_chat: tokio::sync::OnceCell<Result<(String, SignedIn), Verdict>>,
     /// ENV-2/3: answers to requests that must fail, with what each was.
     pub(crate) error_answers: tokio::sync::OnceCell<Result<Vec<(&'static str, Exchange)>, Verdict>>,
     /// RL-1/2: one counted answer per table endpoint, and notes on gaps.
@@ -80,7 +80,7 @@ pub(crate) struct OtherUser {
 /// RL-1.2, RL-3.1, RL-4.1, RL-4b.1, RL-5.1, RL-7.1 and RL-8.1 read it.
 #[derive(Clone)]
 pub(crate) struct Exhausted {
-    pub(crate) user: User,
+    pub(crate) user: SignedIn,
     /// The user was signed up by this run: its buckets started empty, so
     /// counts are judged exactly.
     pub(crate) exact: bool,

@@ -23,11 +23,11 @@ use crate::contract::wire::{LoginResult, Message, SentMessage};
 use crate::contract::{Endpoint, LimitsTable};
 
 use super::budget::Ledger;
-use super::verdict::{Step, Verdict};
+use super::verdict::{StepContext, Verdict};
 
 pub(crate) use fixtures::{Exhausted, Fixtures, OtherUser, Spent};
 pub(crate) use requests::{messages_request, send_request};
-pub(crate) use user::User;
+pub(crate) use user::SignedIn;
 
 /// Everything a check may use.
 pub(crate) struct Ctx {
@@ -41,9 +41,9 @@ pub(crate) struct Ctx {
     /// The allowed production origin, if known (embedded server, or given).
     pub(crate) production_origin: Option<String>,
     /// Two participants and an outsider, shared by ordinary checks.
-    pub(crate) a: User,
-    pub(crate) b: User,
-    pub(crate) c: User,
+    pub(crate) a: SignedIn,
+    pub(crate) b: SignedIn,
+    pub(crate) c: SignedIn,
     /// Every user e-mail the suite was given or created (USERS-1).
     known_users: Mutex<Vec<String>>,
     /// Every secret the suite knows (AUTH-8 looks for them in answers).
@@ -172,7 +172,7 @@ impl Ctx {
         self.secrets.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
-    fn remember(&self, user: &User) {
+    fn remember(&self, user: &SignedIn) {
         if let Ok(mut s) = self.secrets.lock() {
             s.push((user.email.clone(), user.creds.api_secret.clone()));
         }
@@ -180,7 +180,7 @@ impl Ctx {
 
     /// Whether `user` was signed up by this run: its buckets and chats
     /// start empty on any server, whatever earlier runs left behind.
-    pub(crate) fn is_new(&self, user: &User) -> bool {
+    pub(crate) fn is_new(&self, user: &SignedIn) -> bool {
         self.accounts_are_new || user.email.contains(&format!("-{}-", self.run_tag))
     }
 
@@ -220,7 +220,11 @@ impl Ctx {
 
     /// A new Group chat of `owner` with `others`: each check gets chats of
     /// its own, so nothing another check did shows up in it.
-    pub(crate) async fn group(&self, owner: &User, others: &[&User]) -> Result<String, Verdict> {
+    pub(crate) async fn group(
+        &self,
+        owner: &SignedIn,
+        others: &[&SignedIn],
+    ) -> Result<String, Verdict> {
         let ids: Vec<&str> = others.iter().map(|u| u.email.as_str()).collect();
         self.create_chat(owner, &ids, "Group")
             .await
@@ -230,7 +234,7 @@ impl Ctx {
 
     pub(crate) async fn create_chat(
         &self,
-        owner: &User,
+        owner: &SignedIn,
         participants: &[&str],
         chat_type: &str,
     ) -> Result<(String, Exchange), Verdict> {
@@ -247,7 +251,7 @@ impl Ctx {
 
     pub(crate) async fn post(
         &self,
-        user: &User,
+        user: &SignedIn,
         chat: &str,
         content: &str,
     ) -> Result<(SentMessage, Exchange), Verdict> {
@@ -256,7 +260,7 @@ impl Ctx {
 
     pub(crate) async fn messages(
         &self,
-        user: &User,
+        user: &SignedIn,
         chat: &str,
         after: Option<&str>,
         limit: Option<u32>,

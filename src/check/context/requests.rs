@@ -4,7 +4,7 @@
 use crate::client::{Credentials, Request};
 use crate::contract::Endpoint;
 
-use super::user::User;
+use super::user::SignedIn;
 
 /// send_message as `creds` to `chat`.
 pub(crate) fn send_request(creds: &Credentials, chat: &str, content: impl Into<String>) -> Request {
@@ -16,7 +16,7 @@ pub(crate) fn send_request(creds: &Credentials, chat: &str, content: impl Into<S
 
 /// get_messages as `user` in `chat`, with `after` and `limit` when given.
 pub(crate) fn messages_request(
-    user: &User,
+    user: &SignedIn,
     chat: &str,
     after: Option<&str>,
     limit: Option<u32>,

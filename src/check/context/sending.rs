@@ -11,7 +11,7 @@ use crate::check::verdict::Verdict;
 use crate::client::{ClientError, Exchange, Request};
 use crate::contract::Endpoint;
 
-use super::user::User;
+use super::user::SignedIn;
 use super::{Ctx, SCOPE};
 
 impl Ctx {
@@ -127,7 +127,7 @@ impl Ctx {
     /// Waits until `user`'s bucket of `endpoint` is idle (nothing of this
     /// run counted in it within a window), so a rate-limit check starts from
     /// a full allowance.
-    pub(crate) async fn wait_idle(&self, user: &User, endpoint: Endpoint) {
+    pub(crate) async fn wait_idle(&self, user: &SignedIn, endpoint: Endpoint) {
         let key = BucketKey::of(&Request::to(endpoint).token(&user.creds), &self.limits);
         self.wait_idle_key(key).await;
     }

@@ -15,7 +15,7 @@ use crate::contract::wire::LoginResult;
 use crate::contract::{Endpoint, LimitsTable};
 
 use super::fixtures::Fixtures;
-use super::user::User;
+use super::user::SignedIn;
 use super::{signup_identity, Ctx};
 
 /// What the runner gives [`Ctx::setup`].
@@ -157,7 +157,7 @@ impl Ctx {
         while shared.len() < 3 {
             let user = if let Some(account) = pool.pop_front() {
                 match account.credentials() {
-                    Some(creds) => User {
+                    Some(creds) => SignedIn {
                         email: account.email.clone(),
                         password: account.password.clone(),
                         creds,
@@ -170,7 +170,7 @@ impl Ctx {
                         )
                         .await?;
                         setup_logins.push(ex);
-                        User {
+                        SignedIn {
                             email: account.email.clone(),
                             password: Some(pwd),
                             creds: Credentials::from(&pair),
@@ -186,7 +186,7 @@ impl Ctx {
                 )
                 .await?;
                 known.push(email.clone());
-                User {
+                SignedIn {
                     email,
                     password: Some(pwd),
                     creds: Credentials::from(&pair),

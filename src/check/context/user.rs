@@ -5,14 +5,14 @@ use crate::client::Credentials;
 
 /// A user the suite acts as, logged in once.
 #[derive(Clone)]
-pub(crate) struct User {
+pub(crate) struct SignedIn {
     pub(crate) email: String,
     pub(crate) password: Option<String>,
     pub(crate) creds: Credentials,
 }
 
-impl std::fmt::Debug for User {
+impl std::fmt::Debug for SignedIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "User({})", self.email)
+        write!(f, "SignedIn({})", self.email)
     }
 }

@@ -3,17 +3,17 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::check::verdict::{Step, Verdict};
+use crate::check::verdict::{StepContext, Verdict};
 use crate::client::{Credentials, Request};
 use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
 
-use super::user::User;
+use super::user::SignedIn;
 use super::{signup_identity, Ctx};
 
 impl Ctx {
     /// One fresh user; with `needs_password`, one the check may log in as.
-    pub(crate) async fn fresh_user(&self, needs_password: bool) -> Result<User, Verdict> {
+    pub(crate) async fn fresh_user(&self, needs_password: bool) -> Result<SignedIn, Verdict> {
         let account = self.pool.lock().ok().and_then(|mut pool| {
             let at = pool
                 .iter()
@@ -22,7 +22,7 @@ impl Ctx {
         });
         if let Some(account) = account {
             let user = match account.credentials() {
-                Some(creds) => User {
+                Some(creds) => SignedIn {
                     email: account.email.clone(),
                     password: account.password.clone(),
                     creds,
@@ -49,7 +49,7 @@ impl Ctx {
             if let Ok(mut k) = self.known_users.lock() {
                 k.push(email.clone());
             }
-            let user = User {
+            let user = SignedIn {
                 email,
                 password: Some(pwd),
                 creds: Credentials::from(&r),
@@ -68,7 +68,7 @@ impl Ctx {
     /// server. A check that logs its user in again gets a new pair from a
     /// login of its own; the runner runs such checks after every other
     /// check that uses the shared pairs (a server may rotate the secret).
-    async fn lend_shared(&self, needs_password: bool) -> Result<User, Verdict> {
+    async fn lend_shared(&self, needs_password: bool) -> Result<SignedIn, Verdict> {
         let turns = [&self.c, &self.b, &self.a];
         let start = self.lent.fetch_add(1, Ordering::Relaxed) as usize;
         let Some(user) = (0..turns.len())
@@ -100,13 +100,13 @@ impl Ctx {
     /// Logs a user in for a check's use (`what` names the step in a
     /// verdict). Setting up a user is not what a check measures: a refusal
     /// waits for the bucket even in rate-limit checks.
-    async fn log_in(&self, email: &str, pwd: String, what: &str) -> Result<User, Verdict> {
+    async fn log_in(&self, email: &str, pwd: String, what: &str) -> Result<SignedIn, Verdict> {
         let ex = self
             .send_retrying(&Request::login(email, &pwd), true)
             .await
             .step(what)?;
         let r: LoginResult = ex.decode().map_err(Verdict::from).step(what)?;
-        Ok(User {
+        Ok(SignedIn {
             email: email.to_owned(),
             password: Some(pwd),
             creds: Credentials::from(&r),

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use crate::check::context::{messages_request, send_request, Ctx};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Credentials, Exchange, Request};
 use crate::contract::Endpoint;
 

@@ -2,7 +2,7 @@
 //! and the production origin), the look-alikes that must get nothing, and
 //! the requests and header readers every CORS check uses.
 
-use crate::check::context::{Ctx, User};
+use crate::check::context::{Ctx, SignedIn};
 use crate::client::{Encoding, Exchange, Request};
 use crate::contract::Endpoint;
 
@@ -74,7 +74,7 @@ pub(super) fn preflight_request(endpoint: Endpoint, origin: &str) -> Request {
         .header("Access-Control-Request-Headers", "authorization")
 }
 
-pub(super) fn chat_request(endpoint: Endpoint, user: &User, chat: &str) -> Request {
+pub(super) fn chat_request(endpoint: Endpoint, user: &SignedIn, chat: &str) -> Request {
     Request::to(endpoint).token(&user.creds).param("chat", chat)
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::check::context::Ctx;
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::Request;
 use crate::contract::Endpoint;
 

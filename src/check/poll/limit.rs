@@ -2,12 +2,12 @@
 //! run): the default 50, 1 to 100 honoured exactly, and above 100 clamped to
 //! a cap of at least 100 or refused.
 
-use crate::check::context::{messages_request, Ctx, User};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::context::{messages_request, Ctx, SignedIn};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::contract::wire::Message;
 
 /// A chat holding 101 messages, built once per run and shared by POLL-8.
-pub(super) async fn big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
+pub(super) async fn big_chat(cx: &Ctx) -> Result<(String, SignedIn), Verdict> {
     cx.fixtures
         .big_chat
         .get_or_init(|| build_big_chat(cx))
@@ -15,7 +15,7 @@ pub(super) async fn big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
         .clone()
 }
 
-pub(super) async fn build_big_chat(cx: &Ctx) -> Result<(String, User), Verdict> {
+pub(super) async fn build_big_chat(cx: &Ctx) -> Result<(String, SignedIn), Verdict> {
     // Mostly c (the outsider sends little elsewhere) and b: a sends the
     // most in the other checks. The ledger paces every send against what
     // the other checks spent of the send_message buckets.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::check::budget::BucketKey;
-use crate::check::context::{messages_request, send_request, Ctx, User};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::context::{messages_request, send_request, Ctx, SignedIn};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::Request;
 use crate::contract::wire::Message;
 use crate::contract::Endpoint;
@@ -28,7 +28,7 @@ pub(super) struct PollLog {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn poll_until(
     cx: &Ctx,
-    user: &User,
+    user: &SignedIn,
     chat: &str,
     cursor: Option<String>,
     done: Arc<std::sync::atomic::AtomicBool>,
@@ -101,7 +101,7 @@ pub(super) async fn concurrent_polling(cx: &Ctx) -> Result<Verdict, Verdict> {
     // The shared three in a chat of this check's own: their buckets are
     // paced by the ledger, so no fresh users (and no signups) are needed.
     let users = vec![cx.a.clone(), cx.b.clone(), cx.c.clone()];
-    let others: Vec<&User> = users[1..].iter().collect();
+    let others: Vec<&SignedIn> = users[1..].iter().collect();
     let chat = cx.group(&users[0], &others).await?;
     // A starting cursor the server gave: the creation of a first message.
     let (seed, _) = cx

@@ -3,14 +3,14 @@
 //! page first, strictly after T, the server's own creation string (and its
 //! ISO twin) accepted back, garbage refused, creations strictly increasing.
 
-use crate::check::context::{messages_request, Ctx, User};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::context::{messages_request, Ctx, SignedIn};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::contract::wire::Message;
 
 /// Sends `n` messages from `user`, returning what the server answered.
 pub(super) async fn send_n(
     cx: &Ctx,
-    user: &User,
+    user: &SignedIn,
     chat: &str,
     n: usize,
     tag: &str,

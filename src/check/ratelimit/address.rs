@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::check::context::{Ctx, Spent};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::Endpoint;
 

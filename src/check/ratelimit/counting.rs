@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::check::context::{Ctx, Spent};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Exchange, Request};
 
 use super::headers::headers_problem;
@@ -21,7 +21,7 @@ use super::sweep::{exhausted, judge_each};
 pub(super) async fn remaining_counts_down(cx: &Ctx) -> Result<Verdict, Verdict> {
     let x = match exhausted(cx).await {
         Ok(x) => x,
-        Err(v) if v.kind == crate::check::verdict::Kind::Skip => {
+        Err(v) if v.kind == crate::check::verdict::VerdictKind::Skip => {
             return remaining_counts_down_serial(cx).await.map(|v| {
                 v.note("no user of its own for the four endpoints: five get_chats of a shared user, one at a time")
             })

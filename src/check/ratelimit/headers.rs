@@ -3,7 +3,7 @@
 //! Date and the form of X-RateLimit-Reset.
 
 use crate::check::context::{messages_request, send_request, Ctx};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::ratelimit::ResetForm;
 use crate::contract::Endpoint;

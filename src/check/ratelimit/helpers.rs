@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use crate::check::context::{Ctx, User};
-use crate::check::verdict::{Step, Verdict};
+use crate::check::context::{Ctx, SignedIn};
+use crate::check::verdict::{StepContext, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::Endpoint;
 
@@ -88,7 +88,7 @@ pub(super) fn limited_user_endpoints(cx: &Ctx) -> Result<Vec<(Endpoint, u32)>, V
 
 /// A shared user who is not `user`: b, or c when `user` is b (under
 /// --no-signup the check's own user is one of the shared three, lent).
-pub(super) fn partner(cx: &Ctx, user: &User) -> User {
+pub(super) fn partner(cx: &Ctx, user: &SignedIn) -> SignedIn {
     if user.email == cx.b.email {
         cx.c.clone()
     } else {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::check::context::{messages_request, Ctx, Exhausted, Spent};
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::Endpoint;
 

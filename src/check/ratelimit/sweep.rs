@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use crate::check::context::{
-    messages_request, send_request, Ctx, Exhausted, OtherUser, Spent, User,
+    messages_request, send_request, Ctx, Exhausted, OtherUser, SignedIn, Spent,
 };
-use crate::check::verdict::{Step, Verdict};
+use crate::check::verdict::{StepContext, Verdict};
 use crate::client::{Exchange, Request};
 use crate::contract::Endpoint;
 
@@ -37,8 +37,8 @@ pub(super) fn sweep_size(limit: u32) -> u32 {
 /// for afterwards.
 pub(super) fn sweep_request(
     e: Endpoint,
-    user: &User,
-    other: &User,
+    user: &SignedIn,
+    other: &SignedIn,
     chat: &str,
     name: &str,
 ) -> Request {
@@ -140,8 +140,8 @@ pub(super) async fn sweep(cx: &Ctx) -> Result<Exhausted, Verdict> {
 /// refusal is not the finding.
 pub(super) async fn other_user_probes(
     cx: &Ctx,
-    other: &User,
-    user: &User,
+    other: &SignedIn,
+    user: &SignedIn,
     chat: &str,
     tag: &str,
     plan: &[(Endpoint, u32)],

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::check::context::Ctx;
-use crate::check::verdict::{describe, Step, Verdict};
+use crate::check::verdict::{describe, StepContext, Verdict};
 use crate::client::{Credentials, Exchange, Request};
 use crate::contract::wire::LoginResult;
 use crate::contract::Endpoint;
@@ -138,7 +138,7 @@ pub(super) async fn on_each_endpoint(
     for (e, r) in results {
         match r {
             Ok(msg) => passed.push(format!("{e}: {msg}")),
-            Err(v) if v.kind == crate::check::verdict::Kind::Fail => fails.push((e, v)),
+            Err(v) if v.kind == crate::check::verdict::VerdictKind::Fail => fails.push((e, v)),
             Err(v) => unjudged.push((e, v)),
         }
     }

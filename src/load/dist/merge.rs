@@ -22,7 +22,7 @@ use crate::load::goose::{merged_p99_ms, GooseOutcome, GooseRow};
 use crate::load::hist::{Hist, HistSummary};
 use crate::load::stats::{EndpointSummary, Tick};
 use crate::load::summary::{
-    IterationsSummary, LoadSummary, RequestsSummary, RunStatus, UsersSummary, SCHEMA_VERSION,
+    IterationsSummary, LoadStatus, LoadSummary, RequestsSummary, UsersSummary, SCHEMA_VERSION,
 };
 
 /// Adds histograms exactly.
@@ -274,9 +274,9 @@ pub(crate) fn merge(shards: &[ShardResult]) -> Result<LoadSummary, MergeError> {
         stopped_early: (!stopped.is_empty()).then(|| stopped.join("; ")),
         partial: shards.iter().any(|r| r.summary.partial),
         status: if shards.iter().any(|r| r.summary.partial) {
-            RunStatus::Partial
+            LoadStatus::Partial
         } else {
-            RunStatus::Complete
+            LoadStatus::Complete
         },
         setup_error: None,
         users,
@@ -362,7 +362,7 @@ mod tests {
             elapsed_s: 3.0,
             stopped_early: None,
             partial: false,
-            status: RunStatus::Complete,
+            status: LoadStatus::Complete,
             setup_error: None,
             users: UsersSummary {
                 planned: 10,
@@ -534,7 +534,7 @@ mod tests {
     fn a_shard_that_could_not_start_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = shard(0, 2, &[1000], 1, 0).summary;
-        s.status = RunStatus::SetupFailed;
+        s.status = LoadStatus::SetupFailed;
         s.setup_error = Some("target unreachable".into());
         std::fs::write(dir.path().join("summary.json"), s.to_json()).unwrap();
         let err = read(dir.path()).unwrap_err().to_string();

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::shard::ShardInfo;
-use crate::load::summary::{LoadSummary, RunStatus, SCHEMA_VERSION};
+use crate::load::summary::{LoadStatus, LoadSummary, SCHEMA_VERSION};
 
 /// Why shard results cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub(crate) fn read(dir: &Path) -> Result<ShardResult, MergeError> {
     if summary.shard.is_none() {
         return Err(MergeError::NotAShard { path: shown });
     }
-    if summary.status == RunStatus::SetupFailed {
+    if summary.status == LoadStatus::SetupFailed {
         return Err(MergeError::SetupFailed {
             path: shown,
             reason: summary.setup_error.unwrap_or_default(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::reference::defect::Defect;
 use crate::reference::error::ApiError;
-use crate::reference::params::Params;
+use crate::reference::params::RequestParams;
 use crate::reference::pipeline::Inner;
 use crate::reference::state::{envelope, Caller, ChatKind, LAST_MESSAGE_PREFIX};
 
@@ -73,7 +73,11 @@ impl Inner {
         envelope(&out)
     }
 
-    pub(crate) fn create_chat(&self, caller: &Caller, p: &Params) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn create_chat(
+        &self,
+        caller: &Caller,
+        p: &RequestParams,
+    ) -> Result<Vec<u8>, ApiError> {
         let chat_name = p.get("chat_name").ok_or(ApiError::mandatory("chat_name"))?;
         let raw = p.required("participants")?;
         let kind = match p.optional("chat_type").unwrap_or("Direct") {
@@ -144,7 +148,11 @@ impl Inner {
         envelope(chat.id.as_str())
     }
 
-    pub(crate) fn mark_as_read(&self, caller: &Caller, p: &Params) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn mark_as_read(
+        &self,
+        caller: &Caller,
+        p: &RequestParams,
+    ) -> Result<Vec<u8>, ApiError> {
         let chat_id = p.required("chat")?;
         let chat =
             self.state
@@ -174,7 +182,7 @@ impl Inner {
     pub(crate) fn get_chat_participants(
         &self,
         caller: &Caller,
-        p: &Params,
+        p: &RequestParams,
     ) -> Result<Vec<u8>, ApiError> {
         let chat_id = p.required("chat")?;
         let chat =

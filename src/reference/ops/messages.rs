@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::contract::Timestamp;
 use crate::reference::defect::Defect;
 use crate::reference::error::ApiError;
-use crate::reference::params::Params;
+use crate::reference::params::RequestParams;
 use crate::reference::pipeline::{pause, Inner, Pause};
 use crate::reference::state::{envelope, Caller, Chat, Msg, MAX_CONTENT_CHARS, VISIBILITY_DELAY};
 
@@ -55,7 +55,11 @@ struct SentOut<'a> {
 }
 
 impl Inner {
-    pub(crate) fn get_messages(&self, caller: &Caller, p: &Params) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn get_messages(
+        &self,
+        caller: &Caller,
+        p: &RequestParams,
+    ) -> Result<Vec<u8>, ApiError> {
         let chat_id = p.required("chat")?;
         let after = match p.optional("after") {
             None => None,
@@ -167,7 +171,7 @@ impl Inner {
     pub(crate) async fn send_message(
         &self,
         caller: &Caller,
-        p: &Params,
+        p: &RequestParams,
         mode: Pause,
     ) -> Result<Vec<u8>, ApiError> {
         let chat_id = p.required("chat")?;

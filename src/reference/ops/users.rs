@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::reference::defect::Defect;
 use crate::reference::error::ApiError;
 use crate::reference::limiter::Subject;
-use crate::reference::params::Params;
+use crate::reference::params::RequestParams;
 use crate::reference::pipeline::Inner;
 use crate::reference::state::{envelope, Caller};
 
@@ -30,7 +30,7 @@ struct UserOut<'a> {
 }
 
 impl Inner {
-    pub(crate) fn login(&self, p: &Params) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn login(&self, p: &RequestParams) -> Result<Vec<u8>, ApiError> {
         let usr = p.required("usr")?;
         let pwd = p.required("pwd")?;
         let id = {
@@ -64,7 +64,7 @@ impl Inner {
         })
     }
 
-    pub(crate) fn signup(&self, p: &Params) -> Result<Vec<u8>, ApiError> {
+    pub(crate) fn signup(&self, p: &RequestParams) -> Result<Vec<u8>, ApiError> {
         let email = p.required("email")?.trim();
         let password = p.required("password")?;
         let full_name = p.required("full_name")?;
