@@ -8,6 +8,8 @@
 //!
 //!     cargo bench --bench http_path
 //!     cargo bench --bench http_path -- --rounds 7 --conns 64 --requests 1000
+//!     cargo bench --bench http_path -- --conns 400 --requests 200 --pace-ms 20
+//!     benches/load.sh http [ARGS...]      # the same
 //!
 //! The reference server runs as a child process (`chat-harness serve` on
 //! 127.0.0.1, random port, no rate limits), so the CPU this process spends,
@@ -18,7 +20,9 @@
 //! the message just sent, the others nothing new) and one get_chats. The
 //! connection and a first request are made before the clock starts. The
 //! paths run interleaved (A B C A B C ...) on tokio's multi-thread runtime,
-//! as `load` does; the medians and the ratio to http1.rs are printed. Any
+//! as `load` does; the medians and the ratio to http1.rs are printed.
+//! `--pace-ms M` spaces each connection's requests M ms apart (a timer
+//! wake-up per request, as load's users have) instead of back to back. Any
 //! answer that is not a 2xx makes the round fail loudly. Everything is
 //! loopback, bounded in count and time (a watchdog ends the process after
 //! `--max-seconds`), and the server is stopped at the end.
@@ -177,10 +181,12 @@ impl HyperConn {
                 tokio::pin!(work);
                 tokio::select! {
                     biased;
-                    r = &mut work => (r, false),
-                    // The connection ended (a close by the server): what it
-                    // delivered before that is still read.
+                    // The connection first: what it reads is then taken by
+                    // `work` in the same poll, without a second wake-up.
+                    // It ended (a close by the server): what it delivered
+                    // before that is still read.
                     _ = conn.as_mut() => (work.await, true),
+                    r = &mut work => (r, false),
                 }
             }
         };
