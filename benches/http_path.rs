@@ -81,16 +81,18 @@ impl Path {
 }
 
 type HyperConnection = hyper1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
+/// An open connection: the request half and, unless spawned, the
+/// connection to poll.
+type Open = (
+    hyper1::SendRequest<Full<Bytes>>,
+    Option<Pin<Box<HyperConnection>>>,
+);
 
 /// hyper's client on one connection, made like `http1::Conn` (no pool).
 struct HyperConn {
     target: Arc<Target>,
     spawn: bool,
-    /// The request half and, unless spawned, the connection to poll.
-    conn: Option<(
-        hyper1::SendRequest<Full<Bytes>>,
-        Option<Pin<Box<HyperConnection>>>,
-    )>,
+    conn: Option<Open>,
 }
 
 impl HyperConn {
