@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(envelope timestamp ratelimit wire reference)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(envelope timestamp ratelimit wire reference http1)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 OUT=$PWD/reports/fuzz

@@ -3,6 +3,8 @@
 #
 #   benches/load.sh cpu   [USERS] [SECONDS] [ROUNDS]  CPU per request: load (steady-chat) vs wrk, same server
 #   benches/load.sh users [N...]                      poll lateness p99 and RSS for rising user counts
+#   benches/load.sh http  [ARGS...]                   load's HTTP/1.1 client (load/http1.rs) vs hyper's, CPU per
+#                                                     request, same run: cargo bench --bench http_path -- ARGS
 #
 # The reference server runs as its own process (`chat-harness serve`, no rate
 # limits) on loopback, so that the load generator's CPU is measured alone.
@@ -16,6 +18,7 @@
 # Everything is bounded in time and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = http ]; then shift; exec cargo bench --bench http_path -- "$@"; fi
 BIN=target/release/chat-harness
 [ -x "$BIN" ] || cargo build --release
 LOAD_BIN=${LOAD_BIN:-$BIN}

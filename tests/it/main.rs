@@ -8,6 +8,7 @@ mod client;
 mod deploy;
 mod dist;
 mod hostile;
+mod http1_diff;
 mod limits;
 mod load;
 mod props;
