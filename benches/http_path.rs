@@ -43,8 +43,8 @@ use chat_harness::client::{Client, ClientConfig, Credentials};
 use chat_harness::contract::endpoint::PATH_PREFIX;
 use chat_harness::contract::wire::SentMessage;
 use chat_harness::contract::{Endpoint, Method};
-use chat_harness::load::behaviour::{Call, Reply};
-use chat_harness::load::http1::{Conn, Target};
+use chat_harness::load::http1::{Conn, Origin};
+use chat_harness::load::transport::{Answer, Call};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1 as hyper1;
 use hyper_util::rt::TokioIo;
@@ -90,7 +90,7 @@ type Open = (
 
 /// hyper's client on one connection, made like `http1::Conn` (no pool).
 struct HyperConn {
-    target: Arc<Target>,
+    target: Arc<Origin>,
     spawn: bool,
     conn: Option<Open>,
 }
@@ -132,10 +132,10 @@ impl HyperConn {
             .expect("a request of valid parts")
     }
 
-    async fn call(&mut self, call: &Call<'_>) -> Reply {
+    async fn call(&mut self, call: &Call<'_>) -> Answer {
         let started = Instant::now();
         let request = self.request(call);
-        let mut reply = Reply::default();
+        let mut reply = Answer::default();
         match tokio::time::timeout(self.target.timeout, self.exchange(request)).await {
             Ok(Some((parts, body))) => {
                 reply.status = Some(parts.status.as_u16());
@@ -205,7 +205,7 @@ enum AnyConn {
 }
 
 impl AnyConn {
-    fn new(path: Path, target: Arc<Target>) -> AnyConn {
+    fn new(path: Path, target: Arc<Origin>) -> AnyConn {
         match path {
             Path::Http1 => AnyConn::Http1(Conn::new(target, None)),
             Path::Hyper | Path::HyperSpawn => AnyConn::Hyper(HyperConn {
@@ -215,7 +215,7 @@ impl AnyConn {
             }),
         }
     }
-    async fn call(&mut self, call: &Call<'_>) -> Reply {
+    async fn call(&mut self, call: &Call<'_>) -> Answer {
         match self {
             AnyConn::Http1(c) => c.call(call).await,
             AnyConn::Hyper(c) => c.call(call).await,
@@ -261,7 +261,7 @@ fn content(i: usize, j: usize) -> String {
 }
 
 /// The creation time of a sent message, as the server wrote it.
-fn creation(reply: &Reply) -> Option<String> {
+fn creation(reply: &Answer) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Env {
         message: SentMessage,
@@ -274,7 +274,7 @@ fn creation(reply: &Reply) -> Option<String> {
 /// after `start` was passed.
 async fn seat_run(
     path: Path,
-    target: Arc<Target>,
+    target: Arc<Origin>,
     seat: Arc<Seat>,
     idx: usize,
     n: usize,
@@ -285,7 +285,7 @@ async fn seat_run(
     let chat = seat.chat.as_str();
     let auth = seat.auth.as_str();
     let mut failures = Vec::new();
-    let mut check = |what: &str, r: &Reply| {
+    let mut check = |what: &str, r: &Answer| {
         if !r.status.is_some_and(|s| (200..300).contains(&s)) && failures.len() < 3 {
             failures.push(format!("connection {idx} {what}: {:?}", r.status));
         }
@@ -358,7 +358,7 @@ fn reply_name(j: usize) -> &'static str {
 
 async fn round(
     path: Path,
-    target: &Arc<Target>,
+    target: &Arc<Origin>,
     seats: &[Arc<Seat>],
     (n, pace): (usize, Duration),
     server: Option<u32>,
@@ -643,7 +643,7 @@ async fn measure(
     server: Option<u32>,
 ) -> Result<(), String> {
     let target =
-        Target::new(url, TIMEOUT).ok_or_else(|| format!("{url}: not a plain-http address"))?;
+        Origin::new(url, TIMEOUT).ok_or_else(|| format!("{url}: not a plain-http address"))?;
     let addr: SocketAddr = target.addr;
     let seats = seats(url, accounts, a.conns).await?;
     println!(

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use chat_harness::contract::Endpoint;
-use chat_harness::load::behaviour::Call;
-use chat_harness::load::http1::{Conn, Target};
+use chat_harness::load::transport::Call;
+use chat_harness::load::http1::{Conn, Origin};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             answer(&l, [&bytes[..cut], &bytes[cut..]]).await;
             answer(&l, [NEXT, b""]).await;
         });
-        let target = Target::new(&format!("http://{addr}"), Duration::from_secs(3)).unwrap();
+        let target = Origin::new(&format!("http://{addr}"), Duration::from_secs(3)).unwrap();
         let mut c = Conn::new(target, None);
         let first = c.call(&GET).await;
         if let Some(s) = first.status {

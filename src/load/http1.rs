@@ -36,20 +36,23 @@ const HEAD_CAP: usize = 8192 + 4096 * 100;
 /// before it is reused (a poller waits up to 3 s between polls).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+/// The most header lines an answer may have (hyper's limit too).
+const MAX_HEADERS: usize = 100;
+
 /// What every user's connection shares: where to connect and what to say.
 #[derive(Debug)]
-pub(crate) struct Origin {
-    pub(crate) addr: SocketAddr,
+pub struct Origin {
+    pub addr: SocketAddr,
     /// `Host` header value.
-    pub(crate) host: String,
+    pub host: String,
     /// Path prefix of the base URL (without a trailing slash).
-    pub(crate) prefix: String,
-    pub(crate) timeout: Duration,
+    pub prefix: String,
+    pub timeout: Duration,
 }
 
 impl Origin {
     /// For `http://` base URLs only; None otherwise (https, or unresolvable).
-    pub(crate) fn new(base_url: &str, timeout: Duration) -> Option<Arc<Origin>> {
+    pub fn new(base_url: &str, timeout: Duration) -> Option<Arc<Origin>> {
         let url = url::Url::parse(base_url).ok()?;
         if url.scheme() != "http" {
             return None;
@@ -74,7 +77,7 @@ impl Origin {
 
 /// One user's connection.
 #[derive(Debug)]
-pub(crate) struct Conn {
+pub struct Conn {
     target: Arc<Origin>,
     source: Option<IpAddr>,
     stream: Option<TcpStream>,
@@ -91,7 +94,7 @@ enum Fail {
 }
 
 impl Conn {
-    pub(crate) fn new(target: Arc<Origin>, source: Option<IpAddr>) -> Conn {
+    pub fn new(target: Arc<Origin>, source: Option<IpAddr>) -> Conn {
         Conn {
             target,
             source,
@@ -102,7 +105,7 @@ impl Conn {
     }
 
     /// Sends `call` and reads its answer; no answer is `status: None`.
-    pub(crate) async fn call(&mut self, call: &Call<'_>) -> Answer {
+    pub async fn call(&mut self, call: &Call<'_>) -> Answer {
         let started = Instant::now();
         let deadline = tokio::time::Instant::from_std(started + self.target.timeout);
         let mut reply = Answer::default();
@@ -279,7 +282,9 @@ async fn read_answer(
                 Fail::Other
             });
         }
-        let mut headers = [httparse::EMPTY_HEADER; 48];
+        // As many header lines as hyper takes: a server behind proxies that
+        // add headers must not turn every answer into "no answer".
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(buf) {
             Ok(httparse::Status::Complete(n)) => {

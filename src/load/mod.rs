@@ -40,7 +40,7 @@ pub(crate) mod summarise;
 pub mod summary;
 mod summary_html;
 mod summary_markdown;
-mod transport;
+pub mod transport;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -13,30 +13,30 @@ use crate::contract::Endpoint;
 
 /// A request as the behaviour asks for it.
 #[derive(Debug)]
-pub(crate) struct Call<'a> {
-    pub(crate) endpoint: Endpoint,
-    pub(crate) params: &'a [(&'static str, &'a str)],
+pub struct Call<'a> {
+    pub endpoint: Endpoint,
+    pub params: &'a [(&'static str, &'a str)],
     /// `token KEY:SECRET`.
-    pub(crate) auth: &'a str,
+    pub auth: &'a str,
 }
 
 /// What came back.
 #[derive(Debug, Default)]
-pub(crate) struct Answer {
+pub struct Answer {
     /// None: no HTTP answer.
-    pub(crate) status: Option<u16>,
-    pub(crate) body: Bytes,
+    pub status: Option<u16>,
+    pub body: Bytes,
     /// `X-RateLimit-Remaining`, when present and numeric.
-    pub(crate) remaining: Option<u64>,
+    pub remaining: Option<u64>,
     /// Whether a `Retry-After` header came (a refusal sign).
-    pub(crate) retry_after: bool,
+    pub retry_after: bool,
     /// Request start to last body byte.
-    pub(crate) elapsed: Duration,
+    pub elapsed: Duration,
 }
 
 impl Answer {
     /// A refusal by the rate limiter, in any form (`contract::refusal`).
-    pub(crate) fn is_refusal(&self) -> bool {
+    pub fn is_refusal(&self) -> bool {
         self.status.is_some_and(|s| {
             crate::contract::refusal::is_refusal(s, self.remaining, self.retry_after, &self.body)
         })
