@@ -604,6 +604,12 @@ async fn seats(url: &str, accounts: &std::path::Path, n: usize) -> Result<Vec<Ar
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` builds this
+    // target too and runs it without: a test run must not start a benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("http_path: a benchmark; run it with `cargo bench --bench http_path`");
+        return;
+    }
     if let Err(e) = run() {
         eprintln!("http_path: {e}");
         std::process::exit(1);
