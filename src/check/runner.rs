@@ -5,7 +5,6 @@
 //! starts the embedded reference server or names the URL and accounts.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientConfig};
@@ -409,10 +408,7 @@ async fn start_target(
             for d in &opts.defects {
                 sc = sc.with_defect(*d);
             }
-            let bind: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let server = reference::serve(sc, bind).await.map_err(|e| {
-                SetupError(format!("cannot start the embedded reference server: {e}"))
-            })?;
+            let server = reference::embedded(sc).await?;
             let url = server.url();
             let accounts = server.core().accounts();
             Ok((

@@ -38,7 +38,7 @@ use anyhow::Context;
 use crate::accounts::Account;
 use crate::client::{Client, ClientConfig};
 use crate::contract::Endpoint;
-use crate::error::{exit_code, SetupError};
+use crate::error::exit_code;
 use crate::reference::RunningServer;
 use judge::apply_login_finding;
 use measure::{login_empties, measure};
@@ -264,11 +264,7 @@ async fn resolve_target(
             for (e, n) in &config.expect.limits {
                 server = server.with_limit(*e, *n);
             }
-            let server = crate::reference::serve(server, ([127, 0, 0, 1], 0).into())
-                .await
-                .map_err(|e| {
-                    SetupError(format!("cannot start the embedded reference server: {e}"))
-                })?;
+            let server = crate::reference::embedded(server).await?;
             let accounts = server.core().accounts();
             (server.url(), accounts, Some(server))
         }

@@ -37,11 +37,7 @@ pub(super) async fn start_target(cfg: &LoadConfig, users: usize) -> anyhow::Resu
                     sc = sc.without_limit(e);
                 }
             }
-            let server = crate::reference::serve(sc, "127.0.0.1:0".parse()?)
-                .await
-                .map_err(|e| {
-                    SetupError(format!("cannot start the embedded reference server: {e}"))
-                })?;
+            let server = crate::reference::embedded(sc).await?;
             let mut accounts = server.core().accounts();
             // Generated users come after any seeded ones, in order.
             accounts.retain(|a| a.email.starts_with("load-"));

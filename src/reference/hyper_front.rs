@@ -69,6 +69,17 @@ impl Drop for RunningServer {
     }
 }
 
+/// The embedded reference server of `check`, `limits`, `load` and
+/// `capacity` without `--target`: `config` served on a free loopback port.
+/// The one place those commands start it.
+pub async fn embedded(config: ServerConfig) -> Result<RunningServer, crate::error::SetupError> {
+    serve(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .map_err(|e| {
+            crate::error::SetupError(format!("cannot start the embedded reference server: {e}"))
+        })
+}
+
 /// Binds `bind` (port 0 picks a free one) and serves `config` on the current
 /// tokio runtime. Returns once the socket is listening.
 pub async fn serve(config: ServerConfig, bind: SocketAddr) -> std::io::Result<RunningServer> {

@@ -77,7 +77,7 @@ mod wiremock_front;
 
 pub use self::config::{ResetStyle, SeedUser, ServerConfig, DEFAULT_PASSWORD};
 pub use self::defect::{Defect, UnknownDefect};
-pub use self::hyper_front::{serve, RunningServer};
+pub use self::hyper_front::{embedded, serve, RunningServer};
 pub use self::pipeline::{Core, CoreRequest};
 pub use self::variant::{UnknownVariant, Variant, DEFAULT_LATENCY};
 pub use self::wiremock_front::start_mock;
