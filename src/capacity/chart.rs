@@ -9,8 +9,8 @@ use super::report::{CapacityReport, StepReport};
 /// objective as a line and the knee marked only when one was found (a step
 /// held and a later one broke).
 pub(crate) fn chart(r: &CapacityReport) -> String {
+    use crate::load::chart::{self, err, nice_max, number_label, Entry, Mark, BLUE, GREEN, RED};
     use crate::load::slo::{Slo, Threshold};
-    use crate::report::chart::{self, err, nice_max, number_label, Entry, Mark, BLUE, GREEN, RED};
     use plotters::prelude::*;
 
     let slo_ms: Option<(f64, &str)> = r.slos.iter().find_map(|t| {

@@ -231,7 +231,7 @@ mod tests {
     use super::*;
     // The chart's snapshot test stays here: its snapshot is named after this module.
     use crate::capacity::chart::chart;
-    use crate::report::chart::tests::texts;
+    use crate::load::chart::tests::texts;
 
     fn step(users: u32, held: bool, delivery_p99_ms: f64, rps: f64) -> StepReport {
         StepReport {

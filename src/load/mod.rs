@@ -19,6 +19,7 @@
 //! `dist/` runs one shard of a scenario and merges the shards' results.
 
 pub mod behaviour;
+pub mod chart;
 mod config;
 pub mod connect;
 pub mod delivery;

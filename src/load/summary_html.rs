@@ -41,7 +41,7 @@ impl LoadSummary {
                 esc(&s.measured_text)
             );
         }
-        use crate::report::chart::{self, BLUE, GREY, ORANGE, RED};
+        use crate::load::chart::{self, BLUE, GREY, ORANGE, RED};
         o.push_str("<h2>Latency by percentile</h2><p>Delivery: send answered to first seen, recipient's screen open at the answer. Catch-up: screen opened to first seen, for what was sent while it was closed. Poll lateness: how late polls started against their schedule.</p>");
         o.push_str(&chart::percentiles(
             "Latency by percentile (count in brackets)",

@@ -1,7 +1,6 @@
 //! Reports of a conformance run: one model, one exporter per format. Every
 //! exporter is a pure function of the [`model::Report`].
 
-pub mod chart;
 pub mod console;
 pub mod json;
 pub mod junit;

@@ -10,8 +10,8 @@ use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-use crate::load::hist::{Hist, HistSummary};
-use crate::load::stats::Tick;
+use super::hist::{Hist, HistSummary};
+use super::stats::Tick;
 
 /// Size of every chart, pixels.
 pub const WIDTH: u32 = 900;
@@ -351,7 +351,7 @@ pub fn nice_max(v: f64) -> f64 {
 }
 
 fn xml(s: &str) -> String {
-    super::escape_xml(s)
+    crate::report::escape_xml(s)
 }
 
 #[cfg(test)]
