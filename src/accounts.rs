@@ -180,6 +180,43 @@ pub async fn sign_in(
     Ok(Credentials::from(&r.value))
 }
 
+/// Logs `email` in, waiting out a refusal of the login quota: logins are
+/// counted per client address, and an earlier run from this machine (a
+/// `check` spends the whole bucket) may have spent it. Waits what the
+/// refusal names (`Retry-After`, else the reset, at most `window_seconds`
+/// plus one), says so on stderr unless `quiet`, and tries again, at most
+/// twice; any other failure, or a third refusal, is returned.
+pub async fn log_in_waiting(
+    client: &crate::client::Client,
+    email: &str,
+    password: &str,
+    window_seconds: u64,
+    quiet: bool,
+) -> Result<crate::client::Typed<crate::contract::wire::LoginResult>, crate::client::ClientError> {
+    let mut waits = 0;
+    loop {
+        let answer = client.login(email, password).await;
+        let refusal = match &answer {
+            Err(crate::client::ClientError::Api { exchange, .. }) if waits < 2 => {
+                exchange.refusal()
+            }
+            _ => None,
+        };
+        let Some(refusal) = refusal else {
+            return answer;
+        };
+        let wait = refusal.wait_seconds(window_seconds);
+        if !quiet {
+            eprintln!(
+                "waiting {wait} s for login quota: the login of {email} was refused (HTTP {}); logins are counted per address, and an earlier run may have spent them",
+                refusal.status
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        waits += 1;
+    }
+}
+
 /// The accounts named by `--user` flags and an `--accounts` file, in that order.
 pub fn from_args(users: &[String], file: Option<&Path>) -> anyhow::Result<Vec<Account>> {
     let mut out = Vec::new();

@@ -268,9 +268,17 @@ async fn login(
     cache: Option<&std::path::Path>,
     target: &str,
 ) -> anyhow::Result<Credentials> {
-    let creds = accounts::sign_in(client, account)
-        .await
-        .map_err(|e| SetupError(format!("cannot log in as {}: {e}", account.email)))?;
+    let creds = match account.credentials() {
+        Some(c) => c,
+        None => {
+            // The contract's window bounds the wait when the refusal names none.
+            let pwd = account.password.as_deref().unwrap_or_default();
+            let r = accounts::log_in_waiting(client, &account.email, pwd, 60, false)
+                .await
+                .map_err(|e| SetupError(format!("cannot log in as {}: {e}", account.email)))?;
+            Credentials::from(&r.value)
+        }
+    };
     if let (Some(dir), None) = (cache, account.credentials()) {
         if let Err(e) = crate::token_cache::store(dir, target, &account.email, &creds) {
             eprintln!(

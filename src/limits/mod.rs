@@ -62,7 +62,7 @@ pub async fn measure_all(
 ) -> anyhow::Result<LimitsReport> {
     let client = Client::new(base.clone())?;
     let window = config.window();
-    let ids = identities(&client, accounts, window.as_secs()).await?;
+    let ids = identities(&client, accounts, window.as_secs(), !config.progress).await?;
     let setup = set_up(&client, &ids).await?;
     let run_id = format!("{:x}", rand::random::<u32>());
     let loopback = probe::is_loopback_target(target);

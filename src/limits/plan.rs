@@ -27,11 +27,13 @@ pub(crate) struct Identities {
 }
 
 /// Checks the accounts (two with passwords at least: a usage error naming
-/// what is missing) and logs in those that have no token.
+/// what is missing) and logs in those that have no token, waiting out a
+/// login quota an earlier run spent (said on stderr unless `quiet`).
 pub(crate) async fn identities(
     client: &Client,
     accounts: &[Account],
     window: u64,
+    quiet: bool,
 ) -> anyhow::Result<Identities> {
     let with_password: Vec<&Account> = accounts
         .iter()
@@ -62,8 +64,7 @@ pub(crate) async fn identities(
         let creds = match a.credentials() {
             Some(c) => c,
             None => {
-                let r = client
-                    .login(&a.email, &pwd)
+                let r = crate::accounts::log_in_waiting(client, &a.email, &pwd, window, quiet)
                     .await
                     .map_err(|e| SetupError(format!("cannot log in as {}: {e}", a.email)))?;
                 let reset = r

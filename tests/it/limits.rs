@@ -429,3 +429,51 @@ async fn buckets_spent_before_the_run_are_waited_out_not_failed() {
         assert_eq!(e.observed, Some(10), "{}: {text}", e.endpoint);
     }
 }
+
+/// `check` spends the whole login bucket of this machine's address (RL-7.2),
+/// and `limits` is often the next step of the same CI job: its set-up logins
+/// must wait the refusal out, not end the run as "cannot log in" (exit 3).
+#[tokio::test]
+async fn a_login_quota_spent_before_the_run_is_waited_out_not_failed() {
+    use chat_harness::client::Client;
+    let mut cfg = ServerConfig::default()
+        .with_window(WINDOW)
+        .with_generated_users(3);
+    for e in Endpoint::LIMITED {
+        cfg = cfg.with_limit(e, 10);
+    }
+    let server = serve(cfg, ([127, 0, 0, 1], 0).into()).await.unwrap();
+    // Email and password only, as `--user` gives them: limits logs in.
+    let accounts: Vec<_> = server.core().accounts()[..2]
+        .iter()
+        .map(|a| chat_harness::accounts::Account {
+            api_key: None,
+            api_secret: None,
+            ..a.clone()
+        })
+        .collect();
+    let client = Client::new(ClientConfig::new(server.url())).unwrap();
+    let (email, pwd) = (&accounts[0].email, accounts[0].password.clone().unwrap());
+    let mut refused = false;
+    for _ in 0..11 {
+        match client.login(email, &pwd).await {
+            Ok(_) => {}
+            Err(e) => {
+                refused = true;
+                assert!(e.to_string().contains("429"), "{e}");
+                break;
+            }
+        }
+    }
+    assert!(refused, "the login bucket of 10 was spent");
+    let mut config = LimitsConfig::new(table(10), &[Endpoint::GetChats]).unwrap();
+    config.progress = false;
+    let mut base = ClientConfig::new(server.url());
+    base.timeout = Duration::from_secs(5);
+    let report = measure_all(&base, &server.url(), true, &accounts, &config)
+        .await
+        .expect("the set-up logins wait for the login quota");
+    server.shutdown().await;
+    let text = chat_harness::limits::report::console(&report);
+    assert!(report.holds, "{text}");
+}
