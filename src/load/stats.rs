@@ -55,6 +55,9 @@ pub struct EndpointSummary {
     /// Requests without an HTTP answer (timeout, connection error, unreadable answer).
     pub transport_errors: u64,
     /// Count per HTTP status (the key is the three-digit status).
+    #[schemars(extend("patternProperties" = {
+        "^[0-9]{3}$": { "type": "integer", "minimum": 1 }
+    }))]
     pub statuses: BTreeMap<u16, u64>,
     /// Time to the whole answer, µs, of every request with an HTTP answer.
     pub latency: HistSummary,

@@ -77,6 +77,7 @@ pub struct LoadSummary {
     /// Why the run could not start (target unreachable, accounts refused,
     /// chats not created): present only when `status` is `setup_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub setup_error: Option<String>,
     /// The simulated users.
     pub users: UsersSummary,
@@ -98,10 +99,12 @@ pub struct LoadSummary {
     /// A shard of a distributed run (`load --shard I/N`): which one, of
     /// which scenario, and when it began. Absent on a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::load::dist::shard::ShardInfo")]
     pub shard: Option<crate::load::dist::shard::ShardInfo>,
     /// A merged run (`chat-harness merge`): the shards it adds up, one row
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::load::dist::breakdown::MergedInfo")]
     pub merged: Option<crate::load::dist::breakdown::MergedInfo>,
 }
 
@@ -149,6 +152,7 @@ pub struct UsersSummary {
     /// An `iterations` run: how many users performed all theirs. Absent on
     /// a run of fixed duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "IterationsSummary")]
     pub iterations: Option<IterationsSummary>,
 }
 

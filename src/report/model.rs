@@ -43,6 +43,7 @@ pub struct Report {
     /// Why the run could not start (the target unreachable, accounts that
     /// cannot log in): present only when `status` is `setup_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub setup_error: Option<String>,
     /// The options that shape verdicts.
     pub options: Options,
@@ -87,6 +88,7 @@ pub struct Options {
     #[schemars(range(min = 1))]
     pub window_seconds: u64,
     /// Expected limits per endpoint (the limits file).
+    #[schemars(extend("additionalProperties" = { "type": "integer", "minimum": 1 }))]
     pub limits: std::collections::BTreeMap<String, u32>,
     /// IDs listed in `--known-failing`.
     pub known_failing: Vec<String>,
@@ -182,9 +184,11 @@ pub struct CheckResult {
     pub message: String,
     /// What the contract expected, for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub expected: Option<String>,
     /// What the server did instead, for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub seen: Option<String>,
     /// Remarks: look-alike data, what the server did instead, choices made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -212,6 +216,7 @@ pub struct ExchangeRecord {
     pub request_headers: Vec<(String, String)>,
     /// The request body, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub request_body: Option<String>,
     /// HTTP status of the answer.
     #[schemars(range(min = 100, max = 999))]

@@ -188,6 +188,7 @@ pub struct ShardInfo {
     /// This shard's number, from 0.
     pub index: u32,
     /// How many shards the scenario was split into.
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// The whole scenario's identity (see `scenario_hash`); merge refuses
     /// shards that disagree on it.
