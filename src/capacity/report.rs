@@ -16,7 +16,8 @@ use crate::load::summary::SloResult;
 /// Bumped on any incompatible change of `capacity.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The JSON Schema of `capacity.json`, as shipped in the repository.
+/// The JSON Schema of `capacity.json`, as shipped in the repository
+/// (generated from [`CapacityReport`] by `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("capacity.schema.json");
 
 /// The whole run.

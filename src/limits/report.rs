@@ -14,7 +14,8 @@ use crate::contract::Endpoint;
 /// Bumped on any incompatible change of `limits.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The JSON Schema of `limits.json`, as shipped in the repository.
+/// The JSON Schema of `limits.json`, as shipped in the repository (generated
+/// from [`LimitsReport`] by `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("limits.schema.json");
 
 /// The whole run.

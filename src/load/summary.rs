@@ -20,7 +20,8 @@ use crate::report::schema::MapOf;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The JSON Schema of `summary.json` (a run's, a shard's or a merge's), as
-/// shipped in the repository.
+/// shipped in the repository (generated from [`LoadSummary`] by
+/// `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("summary.schema.json");
 
 /// A load run's result: a whole run's, a shard's or a merge's.

@@ -1,7 +1,8 @@
 //! The report of a conformance run: one versioned model that every format
-//! (JSON, JUnit, Markdown, console) renders. It is a public format: the JSON
-//! schema in `report.schema.json` describes it, and a test validates a real
-//! report against that schema. Bump [`SCHEMA_VERSION`] on any incompatible
+//! (JSON, JUnit, Markdown, console) renders. It is a public format: its JSON
+//! Schema, `report.schema.json`, is generated from these types (their doc
+//! comments are its descriptions; see `report::schema`), and a test validates
+//! a real report against it. Bump [`SCHEMA_VERSION`] on any incompatible
 //! change.
 
 use schemars::JsonSchema;
