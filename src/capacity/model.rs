@@ -3,16 +3,23 @@
 //! is in its file of `load/persona/`), so a planner sees where a server
 //! departs from the arithmetic.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One user's standing against the get_messages limit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Headroom {
-    /// get_messages a window at the poller's peak rate, per device.
+    /// get_messages per window at the poller's peak rate, per device.
+    #[schemars(range(min = 0))]
     pub peak_per_window: f64,
+    /// The get_messages limit per window, requests.
+    #[schemars(range(min = 1))]
     pub limit: u32,
+    /// The window, seconds.
+    #[schemars(range(min = 1))]
     pub window_seconds: u64,
     /// Peak use as a fraction of the limit (RL-6 promises no refusal up to 0.6).
+    #[schemars(range(min = 0))]
     pub peak_fraction: f64,
     /// Devices (open chat screens) one user can poll from at peak before refusals.
     pub devices_before_refusal: u32,

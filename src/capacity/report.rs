@@ -4,101 +4,151 @@
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::config::CapacityConfig;
 use super::model::Headroom;
+use crate::load::persona::PersonaKind;
 use crate::load::summary::LoadSummary;
 use crate::load::summary::SloResult;
 
 /// Bumped on any incompatible change of `capacity.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The JSON Schema of `capacity.json`, as shipped in the repository.
+/// The JSON Schema of `capacity.json`, as shipped in the repository
+/// (generated from [`CapacityReport`] by `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("capacity.schema.json");
 
 /// The whole run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "chat-harness capacity report",
+    description = "capacity.json written by `chat-harness capacity --report DIR` (schema_version 1), rewritten after every step: the steps run, the knee, and the arithmetic of the scenario's mix. Each step's own load report (summary.json) is in its step folder.",
+    extend("$id" = "https://github.com/chat-harness/chat-harness/capacity.schema.json")
+)]
 pub struct CapacityReport {
-    /// Version of this format.
+    /// Version of this format, bumped on any incompatible change.
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
-    /// `chat-harness <version>`.
+    /// The program that wrote the file: `chat-harness <version>`.
+    #[schemars(pattern("^chat-harness "))]
     pub tool: String,
-    /// The scenario whose mix was stepped.
+    /// The name of the scenario whose mix was stepped.
     pub scenario: String,
-    /// `embedded` or the target's URL.
+    /// `embedded` for the embedded reference server, or the target's URL.
     pub target: String,
     /// When the run started (UTC, RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
     /// Wall time so far, seconds.
+    #[schemars(range(min = 0))]
     pub duration_s: f64,
-    /// True when a step was interrupted (Ctrl-C).
+    /// True when a signal (Ctrl-C, SIGTERM) stopped the run, during a step
+    /// or between two.
     pub interrupted: bool,
-    /// Why stepping ended, in words.
+    /// Why stepping ended, in words (empty in the report rewritten after a
+    /// step while stepping goes on).
     pub stopped_because: String,
-    /// The objectives each step was judged by.
+    /// The objectives each step was judged by, as given with `--slo`.
+    #[schemars(length(min = 1))]
     pub slos: Vec<String>,
-    /// The planned user counts.
+    /// The planned user counts, rising.
+    #[schemars(length(min = 1), inner(range(min = 1)))]
     pub planned_steps: Vec<u32>,
-    /// Ramp and hold of each step, seconds.
+    /// Ramp of each step, seconds.
+    #[schemars(range(min = 0))]
     pub ramp_s: f64,
+    /// Hold of each step at full load, seconds.
+    #[schemars(range(min = 0))]
     pub hold_s: f64,
-    /// Each step run, in order.
+    /// Each step run, in order (an interrupted step included).
     pub steps: Vec<StepReport>,
-    /// The largest step at which every SLO held.
+    /// The largest step at which every SLO held; null when none did.
     pub knee: Option<Knee>,
-    /// The first step at which an SLO broke, and which.
+    /// The first step that ran to its end with an SLO broken, and which;
+    /// null when none broke.
     pub first_break: Option<Break>,
-    /// The arithmetic of the mix.
+    /// The arithmetic of the mix: requests per second per user for each
+    /// persona in steady state, at the message rate the mix implies.
     pub model: ModelReport,
 }
 
 /// The largest user count that held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Knee {
+    /// Its user count.
+    #[schemars(range(min = 1))]
     pub users: u32,
+    /// Its mean requests per second over the hold phase.
+    #[schemars(range(min = 0))]
     pub requests_per_second: f64,
+    /// Its delivery latency p99, ms.
+    #[schemars(range(min = 0))]
     pub delivery_p99_ms: f64,
+    /// Its request latency p99, ms.
+    #[schemars(range(min = 0))]
     pub latency_p99_ms: f64,
 }
 
 /// Where an SLO first broke.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Break {
+    /// Its user count.
+    #[schemars(range(min = 1))]
     pub users: u32,
-    /// The objective, as given (e.g. `delivery.p99<1s`).
+    /// The first objective that broke, as given (e.g. `delivery.p99<1s`).
     pub slo: String,
     /// What was measured instead, in words.
     pub measured: String,
 }
 
-/// One step's measurements.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One step's measurements (a full load run).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
+    /// Users of this step.
+    #[schemars(range(min = 1))]
     pub users: u32,
-    /// Every SLO held (and the step ran to its end).
+    /// Every SLO held and the step ran to its end.
     pub held: bool,
     /// Each SLO's verdict at this step.
     pub slo: Vec<SloResult>,
     /// Mean requests per second over the hold phase (all users running).
+    #[schemars(range(min = 0))]
     pub requests_per_second: f64,
-    /// Over the whole step, ramp and grace period included.
+    /// Mean requests per second over the whole step, ramp and grace period
+    /// included.
+    #[schemars(range(min = 0))]
     pub requests_per_second_whole_run: f64,
-    /// What the model predicts for this step (start-up polls included).
+    /// What the model predicts over the hold phase (start-up polls included).
+    #[schemars(range(min = 0))]
     pub predicted_requests_per_second: f64,
+    /// Requests made.
     pub requests: u64,
+    /// Requests that failed.
     pub errors: u64,
     /// Refusals of users that were not probing limits (a capacity finding).
     pub refused_unexpected: u64,
+    /// Request latency median, ms.
+    #[schemars(range(min = 0))]
     pub latency_p50_ms: f64,
+    /// Request latency p99, ms.
+    #[schemars(range(min = 0))]
     pub latency_p99_ms: f64,
+    /// Delivery latency median, ms.
+    #[schemars(range(min = 0))]
     pub delivery_p50_ms: f64,
+    /// Delivery latency p99, ms.
+    #[schemars(range(min = 0))]
     pub delivery_p99_ms: f64,
+    /// (message, recipient) pairs delivered.
     pub delivered: u64,
+    /// Pairs lost by the server.
     pub lost: u64,
-    /// Why the step ended before its time, if it did.
+    /// Why the step ended before its time (a signal: the text contains
+    /// `interrupted`), or null.
     pub stopped_early: Option<String>,
-    /// The step's own load report folder.
+    /// The step's own load report folder (summary.json and the rest).
     pub report_dir: String,
 }
 
@@ -170,36 +220,48 @@ impl StepReport {
 }
 
 /// The model of one persona.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PersonaModel {
+    /// The persona kind.
+    #[schemars(with = "PersonaKind")]
     pub kind: String,
-    /// Its share of the users.
+    /// Its share of the users (0 to 1).
+    #[schemars(range(min = 0, max = 1))]
     pub share: f64,
-    /// get_messages per second when its chat is quiet.
+    /// get_messages per second of one user when its chat is quiet.
+    #[schemars(range(min = 0))]
     pub polls_per_second_idle: f64,
-    /// get_messages per second at its fastest.
+    /// get_messages per second of one user at its fastest.
+    #[schemars(range(min = 0))]
     pub polls_per_second_peak: f64,
-    /// get_messages per second at the mix's message rate.
+    /// get_messages per second of one user at the mix's message rate.
+    #[schemars(range(min = 0))]
     pub polls_per_second_expected: f64,
-    /// Sends, reader rounds or prober bursts per second.
+    /// Sends, reader rounds or prober bursts per second of one user.
+    #[schemars(range(min = 0))]
     pub other_requests_per_second: f64,
     /// All requests per second of one user.
+    #[schemars(range(min = 0))]
     pub requests_per_second: f64,
-    /// What its requests are.
+    /// What its requests are, in words.
     pub what: String,
-    /// One device at peak against the get_messages limit.
+    /// One device polling at peak against the get_messages limit; null for
+    /// personas that do not poll.
     pub headroom: Option<Headroom>,
 }
 
 /// The arithmetic of the mix.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelReport {
     /// Messages per second in one chat, as the mix implies.
+    #[schemars(range(min = 0))]
     pub messages_per_chat_per_second: f64,
     /// Requests per second of the average user of the mix.
+    #[schemars(range(min = 0))]
     pub requests_per_user: f64,
+    /// One entry per persona of the scenario, in its order.
     pub personas: Vec<PersonaModel>,
-    /// What the model assumes.
+    /// What the model assumes, in words.
     pub assumptions: String,
 }
 

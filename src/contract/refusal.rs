@@ -24,6 +24,7 @@
 //! kept in [`Refusal`] for RL-1, RL-4b and the limits report.
 
 use http::HeaderMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,7 +32,7 @@ use super::envelope::ErrorEnvelope;
 use super::ratelimit::{Field, RateLimitInfo};
 
 /// Where the server put the rate-limit values of an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValuesIn {
     /// `X-RateLimit-*` headers (the contract's form).

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::probe::Concurrent;
@@ -13,42 +14,60 @@ use crate::contract::Endpoint;
 /// Bumped on any incompatible change of `limits.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The JSON Schema of `limits.json`, as shipped in the repository.
+/// The JSON Schema of `limits.json`, as shipped in the repository (generated
+/// from [`LimitsReport`] by `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("limits.schema.json");
 
 /// The whole run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "chat-harness rate-limit report",
+    description = "limits.json written by `chat-harness limits --report DIR` (schema_version 1): how each endpoint's rate limit behaved.",
+    extend("$id" = "https://github.com/chat-harness/chat-harness/limits.schema.json")
+)]
 pub struct LimitsReport {
-    /// Version of this format.
+    /// Version of this format, bumped on any incompatible change.
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
-    /// `chat-harness <version>`.
+    /// The program that wrote the file: `chat-harness <version>`.
+    #[schemars(pattern("^chat-harness "))]
     pub tool: String,
     /// The server measured (the embedded reference server's loopback URL when
     /// no `--target` was given).
     pub target: String,
     /// Whether the target was the embedded reference server.
     pub embedded: bool,
-    /// The window the expectations are stated for, in seconds.
+    /// The window the expected limits are stated for, seconds.
+    #[schemars(range(min = 1))]
     pub window_seconds: u64,
-    /// When the run started (UTC, RFC 3339).
+    /// When the measurements started (UTC, RFC 3339).
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
-    /// Wall time of the run so far, in seconds.
+    /// Wall time of the measurements, seconds.
+    #[schemars(range(min = 0))]
     pub duration_seconds: f64,
-    /// True when the run was cut short (Ctrl-C); results are what was measured.
+    /// True when the run was cut short by a signal (Ctrl-C, SIGTERM);
+    /// endpoints then holds only the endpoints measured to the end.
     pub interrupted: bool,
-    /// True when every endpoint's configuration holds.
+    /// True when every selected endpoint was measured and its configuration
+    /// holds (never true when interrupted).
     pub holds: bool,
-    /// Accounts the run acted as (two at least; a third runs atomicity at once).
+    /// Accounts the run acted as: two at least (A probed, B for isolation,
+    /// observing and the login probe); with a third, atomicity runs at once
+    /// instead of after a window.
+    #[schemars(range(min = 2))]
     pub accounts: usize,
-    /// Whether every pair the tool held kept working: a 401 on a pair no
-    /// login of the tool replaced means the server revoked it.
+    /// Whether every pair the tool held kept working. Each login the tool
+    /// makes keeps the pair its answer carries (a server may issue a new
+    /// secret at every login); a 401 on a pair no login of the tool replaced
+    /// is a fail: the server revoked it.
     pub tokens: Finding,
-    /// One entry per endpoint measured.
+    /// One entry per endpoint measured, in endpoint order.
     pub endpoints: Vec<EndpointReport>,
 }
 
 /// Whether one aspect held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// As expected.
@@ -75,10 +94,15 @@ impl Status {
     }
 }
 
-/// One aspect's status and the reason in words.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether one aspect held, and why in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
+    /// `ok` as expected; `fail` breaks the expectation (fails the run);
+    /// `warn` allowed but not what the contract recommends (SHOULD); `skip`
+    /// not measured, reason in detail; `error` could not be measured
+    /// (transport errors, unexpected answers).
     pub status: Status,
+    /// The reason, with the numbers seen.
     pub detail: String,
 }
 
@@ -104,65 +128,97 @@ impl Finding {
 }
 
 /// How the server refused.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RefusalReport {
-    /// Status of the first refusal, if one was seen.
+    /// HTTP status of the first refusal; null when none was seen.
+    #[schemars(range(min = 100, max = 999))]
     pub status: Option<u16>,
-    /// Its `Retry-After`, in seconds.
+    /// Its Retry-After, seconds; null when absent or not a number.
     pub retry_after: Option<u64>,
-    /// Whether it carried Remaining 0 (in the headers or the JSON body).
+    /// Whether it carried Remaining 0, in the X-RateLimit-Remaining header or
+    /// as a key of the JSON body.
     pub remaining_zero: bool,
-    /// Where the rate-limit values of the refusal were.
+    /// Where the refusal's rate-limit values were: `headers` (the contract's
+    /// form), `body` (only as keys of the JSON body), `nowhere`; null when no
+    /// refusal was seen.
     pub values_in: Option<crate::contract::refusal::ValuesIn>,
-    /// The refusal's form in words (status, signs, values, Retry-After).
+    /// The refusal as the classifier read it, in words: status, the signs
+    /// that made it a refusal, where the values were, Retry-After; null when
+    /// no refusal was seen.
     pub form: Option<String>,
-    /// Whether the refused request's effect is visible (a stored message, a
-    /// created chat or user); null where the endpoint creates nothing.
+    /// Whether the refused request's effect is visible anyway (a stored
+    /// message, a created chat or user); null where the endpoint creates
+    /// nothing, no refusal was seen, or the effect could not be looked up.
     pub had_effect: Option<bool>,
-    /// A curl command reproducing the refused request (secrets masked).
+    /// A curl command reproducing the refused request, secrets masked; null
+    /// when no refusal was seen.
     pub curl: Option<String>,
+    /// The refusal judged: 429 expected, anything else is a warning.
     pub finding: Finding,
 }
 
 /// Atomicity under simultaneous requests.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Atomicity {
-    /// What the concurrent burst got, when it ran.
+    /// What the simultaneous burst got; null when it did not run.
     pub run: Option<Concurrent>,
+    /// Accepted exactly `limit` times, or not.
     pub finding: Finding,
 }
 
 /// Everything measured about one endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointReport {
+    /// The endpoint measured.
     pub endpoint: Endpoint,
-    /// What the bucket is keyed by: `user` or `client address`.
+    /// What its bucket is keyed by: the user (endpoints needing a token) or
+    /// the client address (login, signup).
+    #[schemars(extend("enum" = ["user", "client address"]))]
     pub keyed_by: String,
-    /// The limit the expectations file gives.
+    /// The limit per window the expectations file gives, requests.
+    #[schemars(range(min = 1))]
     pub expected: u32,
-    /// Requests accepted on a fresh bucket before the first refusal.
+    /// Requests accepted on a fresh bucket before the first refusal; null
+    /// when no refusal was seen (the limit is not enforced, or the probe was
+    /// disturbed).
     pub observed: Option<u32>,
-    /// `X-RateLimit-Limit` as the server announced it.
+    /// X-RateLimit-Limit as the server announced it on the first answer;
+    /// null when missing or not a number.
     pub header_limit: Option<u64>,
     /// Observed against expected and against the header.
     pub limit: Finding,
-    /// Whether `Remaining` fell by exactly one per accepted request.
+    /// Whether X-RateLimit-Remaining fell by exactly one per accepted request.
     pub remaining: Finding,
-    /// Which form `X-RateLimit-Reset` took: `delta`, `epoch`, `missing`,
-    /// `inconsistent`, `none seen`, or `mixed (delta, missing)` and the like
-    /// when answers disagreed (see `limits.schema.json`).
+    /// Which form X-RateLimit-Reset took on the probe's answers: `delta`
+    /// (seconds to wait), `epoch` (a Unix time), `missing`, `inconsistent`
+    /// (neither fits Date and the window), `none seen` (no answer to read),
+    /// or `mixed (a, b, ...)` when answers disagreed.
+    #[schemars(pattern(
+        r"^(delta|epoch|missing|inconsistent|none seen|mixed \((delta|epoch|missing|inconsistent)(, (delta|epoch|missing|inconsistent))+\))$"
+    ))]
     pub reset_form: String,
+    /// Whether X-RateLimit-Reset was present and consistent with Date and the window.
     pub reset: Finding,
+    /// How the server refused.
     pub refusal: RefusalReport,
-    /// The window kind and the probe's arithmetic.
+    /// The window kind the limiter behaves like and the probe's arithmetic;
+    /// null when it could not be classified (see window_finding).
     pub window: Option<WindowVerdict>,
+    /// The window kind judged (sliding expected), or why it was not classified.
     pub window_finding: Finding,
-    /// Another user (or address) keeps its own quota.
+    /// Whether another user (for login and signup: another client address)
+    /// keeps its own quota while this bucket is exhausted.
     pub isolation: Finding,
-    /// login/signup: whether a client-supplied X-Forwarded-For opened a fresh bucket.
+    /// login and signup only: whether a client-supplied X-Forwarded-For
+    /// opened a fresh bucket (fail: anyone could bypass the limit); null for
+    /// the other endpoints.
     pub forwarded_for: Option<Finding>,
+    /// Whether the limit holds under simultaneous requests (limit + 25% at
+    /// once on a fresh bucket).
     pub atomicity: Atomicity,
-    /// `holds`, `fails` or `inconclusive`.
+    /// `fails` when a finding failed, else `inconclusive` when one could not
+    /// be measured (error), else `holds`.
+    #[schemars(extend("enum" = ["holds", "fails", "inconclusive"]))]
     pub verdict: String,
 }
 

@@ -13,10 +13,11 @@
 //! The classification is a pure function of those counts, so it is tested on
 //! numbers here and on real servers in the integration tests.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The kind of window a server's limiter behaves like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowKind {
     /// Each counted request ages out on its own after the window (RL-6).
@@ -44,8 +45,10 @@ impl WindowKind {
     }
 }
 
-/// How sure the verdict is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// How sure the classification is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     Low,
@@ -54,31 +57,37 @@ pub enum Confidence {
 }
 
 /// What each phase of the probe saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Phases {
-    /// Accepted at t0 (the probe sends half the expected limit).
+    /// Requests accepted at t0 (the probe sends half the expected limit).
     pub first: u32,
-    /// How many the probe sent at t0.
+    /// Requests the probe sent at t0.
     pub first_sent: u32,
-    /// Accepted at t0 + W/2 before the first refusal.
+    /// Requests accepted at t0 + W/2 before the first refusal.
     pub second: u32,
-    /// Accepted just after t0 + W before the first refusal (at most `cap`).
+    /// Requests accepted just after t0 + W before the first refusal (at most
+    /// the limit).
     pub third: u32,
     /// Whether phase three stopped at its cap without a refusal.
     pub third_capped: bool,
-    /// Accepted just after t0 + 1.5 W, run only when phase three saw nothing.
+    /// Requests accepted just after t0 + 1.5 W; null unless phase three saw
+    /// none accepted.
     pub fourth: Option<u32>,
-    /// `X-RateLimit-Remaining` went up between the last request of t0 and the
-    /// first of t0 + W/2 (from, to): nothing can age out of a sliding window
-    /// in half a window, so the count was reset at a boundary.
+    /// X-RateLimit-Remaining as [from, to] when it went up between the last
+    /// request of t0 and the first of t0 + W/2: nothing can age out of a
+    /// sliding window in half a window, so the count was reset at a
+    /// boundary; null otherwise.
     pub rose_between: Option<(u64, u64)>,
 }
 
 /// The verdict and the arithmetic behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct WindowVerdict {
+    /// The window kind the limiter behaves like.
     pub kind: WindowKind,
+    /// How sure the classification is.
     pub confidence: Confidence,
+    /// What each phase of the probe saw (t0 is its start, W the window).
     pub phases: Phases,
     /// The reasoning in words, with the numbers.
     pub evidence: String,

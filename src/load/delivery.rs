@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::hist::{Hist, HistSummary};
@@ -113,7 +114,7 @@ struct Ledger {
 }
 
 /// Counts and latency of delivery.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeliveryCounts {
     /// Messages whose send_message answered 2xx with the stored message.
     pub sent: u64,
@@ -122,15 +123,17 @@ pub struct DeliveryCounts {
     pub expected: u64,
     /// Pairs seen by their recipient.
     pub delivered: u64,
-    /// Pairs not seen although the recipient polled past the send (server's loss).
+    /// Pairs not seen although the recipient finished a poll started after
+    /// the send answered: the server's loss.
     pub lost: u64,
-    /// Pairs skipped by the mobile model's cursor rule (the client's loss).
+    /// Pairs skipped by the mobile client model's cursor rule: the client's
+    /// loss, not the server's.
     pub lost_client_model: u64,
     /// Pairs not seen whose recipient stopped polling before it could see them.
     pub unconfirmed: u64,
-    /// A recipient got a message it already had (POLL-5: exactly once).
+    /// Times a recipient got a message it already had (POLL-5: exactly once).
     pub duplicated: u64,
-    /// A recipient got a sender's message after a later one of the same sender.
+    /// Times a recipient got a sender's message after a later one of the same sender.
     pub out_of_order: u64,
     /// Messages seen whose send_message never answered successfully.
     pub seen_unsent: u64,
@@ -139,16 +142,20 @@ pub struct DeliveryCounts {
     pub late_visible: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Whether messages reached their recipients: counts of (message,
+/// recipient) pairs and the latency of those seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DeliveryReport {
     #[serde(flatten)]
     pub counts: DeliveryCounts,
-    /// Delivery latency: send answered to first seen, for recipients whose
-    /// screen was open when the send was answered.
+    /// Delivery latency in µs: from send_message answered to first seen, for
+    /// recipients whose chat screen was open when the send was answered.
     pub latency: HistSummary,
-    /// Catch-up latency: screen opened to first seen, for recipients whose
-    /// screen was closed when the send was answered. Absent from summaries
-    /// written before it was measured apart (read as empty).
+    /// Catch-up latency in µs: from the recipient's chat screen opening to
+    /// first seen, for recipients whose screen was closed when the send was
+    /// answered (a user opening a chat waits this long for what came
+    /// meanwhile). Absent from summaries written before it was measured apart
+    /// (read as empty).
     #[serde(default = "empty_hist")]
     pub catchup: HistSummary,
 }

@@ -14,6 +14,7 @@ use goose::client::GooseClientBuilder;
 use goose::config::GooseConfiguration;
 use goose::goose::{GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction};
 use goose::GooseAttack;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::behaviour::{UserRun, MAX_NAP};
@@ -36,27 +37,35 @@ pub struct EngineConfig {
 }
 
 /// goose's view of the run, per request name, for the summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GooseRow {
     /// goose's aggregation key, e.g. `GET get_messages`.
     pub name: String,
+    /// Requests goose counted as successful.
     pub success: u64,
+    /// Requests goose counted as failed.
     pub fail: u64,
+    /// Mean response time, ms.
+    #[schemars(range(min = 0))]
     pub mean_ms: f64,
+    /// goose's 99th percentile response time, ms; for a merge, of every
+    /// shard's buckets added (see merged.goose_p99).
+    #[schemars(range(min = 0))]
     pub p99_ms: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// goose's own view of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GooseOutcome {
     /// goose's request rows.
     pub rows: Vec<GooseRow>,
     /// Largest number of users goose ran at once.
     pub max_users: usize,
-    /// Run duration as goose measured it, seconds.
+    /// Run duration as goose measured it, whole seconds.
     pub duration_s: usize,
     /// Set when goose stopped early (Ctrl-C, or our own stop).
     pub interrupted: bool,
-    /// goose's own error, when it failed.
+    /// goose's own error, when it failed; null otherwise.
     pub error: Option<String>,
 }
 

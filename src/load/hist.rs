@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Highest value tracked: one hour in microseconds (larger values saturate).
@@ -104,19 +105,35 @@ impl Hist {
 }
 
 /// Percentiles of one histogram in microseconds, and the histogram itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HistSummary {
     /// Number of recorded values.
     pub count: u64,
+    /// Smallest value, µs (0 when empty).
     pub min_us: u64,
+    /// Mean, µs, rounded to 0.1 (0 when empty).
+    #[schemars(range(min = 0))]
     pub mean_us: f64,
+    /// Median, µs (0 when empty).
     pub p50_us: u64,
+    /// 90th percentile, µs.
     pub p90_us: u64,
+    /// 95th percentile, µs.
     pub p95_us: u64,
+    /// 99th percentile, µs.
     pub p99_us: u64,
+    /// 99.9th percentile, µs.
     pub p999_us: u64,
+    /// Largest value, µs (values saturate at one hour).
     pub max_us: u64,
-    /// HdrHistogram V2 serialisation, base64: add these to merge runs exactly.
+    /// The whole histogram (µs, 1 µs to one hour, 3 significant digits) as an
+    /// uncompressed HdrHistogram V2 serialisation in standard base64 (its
+    /// cookie, 0x1c849313, makes it begin with `HISTEw`): add these to merge
+    /// runs exactly.
+    #[schemars(
+        pattern("^HISTEw[A-Za-z0-9+/]*={0,2}$"),
+        extend("contentEncoding" = "base64")
+    )]
     pub hdr: String,
 }
 

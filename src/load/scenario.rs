@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -16,48 +17,73 @@ use super::persona::{self, Head, PersonaSpec};
 use crate::input::Source;
 
 /// A validated scenario: every default filled in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "A scenario with every default filled in (durations in ms).")]
 pub struct Scenario {
+    /// The scenario's name.
     pub name: String,
+    /// What it simulates, in words (empty if the file gives none).
     pub description: String,
     /// Simulated users at full load.
+    #[schemars(range(min = 1))]
     pub users: u32,
     /// How users start (goose's hatch rate or a test plan).
     pub ramp: Ramp,
-    /// Time at full load after the ramp (messages are sent during ramp and
-    /// this). With `iterations`, the upper bound of that time instead: users
+    /// Time at full load after the ramp, ms (messages are sent during ramp
+    /// and this). With `iterations`, the upper bound of that time instead: users
     /// that have not finished by then stop, and the summary says how many.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub duration: Duration,
     /// Iterations of its persona each user performs before it stops sending
     /// (see `Persona::iteration`); the run then ends when every user is done,
     /// after the grace period. None: the run lasts `duration`.
+    #[schemars(range(min = 1))]
     pub iterations: Option<u32>,
-    /// Polling only, no new messages: lets every poller catch up before loss is judged.
+    /// Polling only, no new messages, after the duration, ms: lets every
+    /// poller catch up before loss is judged.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub grace: Duration,
     /// Seeds every user's random choices (same seed, same run shape).
     pub seed: u64,
+    /// Users are cut into cells; chats never cross cells.
     pub topology: Topology,
+    /// The mix of personas.
+    #[schemars(length(min = 1))]
     pub personas: Vec<PersonaSpec>,
 }
 
 /// How users are started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Ramp {
     /// Start users at this rate until all run.
-    Rate { users_per_second: f64 },
+    Rate {
+        /// Users started per second.
+        #[schemars(extend("exclusiveMinimum" = 0))]
+        users_per_second: f64,
+    },
     /// A test plan: reach `users` over `over`, then hold for `hold`.
-    Steps { steps: Vec<Step> },
+    Steps {
+        /// The steps, in order.
+        #[schemars(length(min = 1))]
+        steps: Vec<Step>,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One step of a test plan.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Step {
+    /// Users running at the end of this step.
     pub users: u32,
+    /// Time to reach them, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub over: Duration,
+    /// Time held at them, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub hold: Duration,
 }
 
@@ -65,8 +91,10 @@ pub struct Step {
 /// Direct chats (pairs of neighbours) and Group chats (the whole cell). Chats
 /// never cross cells, so a shard of whole cells keeps every chat's
 /// participants in one process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Topology {
+    /// Users per cell.
+    #[schemars(range(min = 1))]
     pub cell_size: u32,
     /// Direct chats per cell, between users (0,1), (2,3), ... then (1,2), ...
     pub direct_per_cell: u32,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::hist::{Hist, HistSummary};
@@ -38,21 +39,27 @@ struct EndpointStats {
 }
 
 /// One endpoint's requests in the summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EndpointSummary {
+    /// Requests made (ok + refused + failed + transport_errors).
+    #[schemars(range(min = 1))]
     pub requests: u64,
+    /// 2xx answers.
     pub ok: u64,
-    /// Refusals of probers, which ask for them.
+    /// Refusals of limit probers, which ask for them.
     pub refused_expected: u64,
-    /// Refusals of anyone else.
+    /// Refusals of any other user.
     pub refused_unexpected: u64,
     /// Other non-2xx answers.
     pub failed: u64,
-    /// Requests without an HTTP answer.
+    /// Requests without an HTTP answer (timeout, connection error, unreadable answer).
     pub transport_errors: u64,
-    /// Count per HTTP status.
+    /// Count per HTTP status (the key is the three-digit status).
+    #[schemars(extend("patternProperties" = {
+        "^[0-9]{3}$": { "type": "integer", "minimum": 1 }
+    }))]
     pub statuses: BTreeMap<u16, u64>,
-    /// Time to the whole answer, every request with an HTTP answer.
+    /// Time to the whole answer, µs, of every request with an HTTP answer.
     pub latency: HistSummary,
 }
 
@@ -77,13 +84,16 @@ pub struct Stats {
 }
 
 /// A point of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tick {
     /// Seconds since the run started.
     pub t: u32,
+    /// Requests made in this second.
     pub requests: u32,
-    /// Requests that failed (non-2xx other than expected refusals, or no answer).
+    /// Requests of this second that failed (non-2xx other than expected
+    /// refusals, or no answer).
     pub errors: u32,
+    /// Users running in this second.
     pub users: u32,
 }
 

@@ -6,38 +6,70 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::delivery::DeliveryReport;
 use super::goose::GooseOutcome;
 use super::hist::HistSummary;
 use super::stats::{EndpointSummary, Tick};
+use crate::contract::Endpoint;
+use crate::report::schema::MapOf;
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The JSON Schema of `summary.json` (a run's, a shard's or a merge's), as
-/// shipped in the repository.
+/// shipped in the repository (generated from [`LoadSummary`] by
+/// `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("summary.schema.json");
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A load run's result: a whole run's, a shard's or a merge's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "chat-harness load summary",
+    description = "summary.json written by `chat-harness load` (a whole run or one shard of it, `--shard I/N`) and by `chat-harness merge` (the shards added up), schema_version 1. A partial summary is rewritten every 10 s while the run goes on; the final one replaces it.",
+    extend(
+        "$id" = "https://github.com/chat-harness/chat-harness/summary.schema.json",
+        "not" = {
+            "required": ["shard", "merged"],
+            "description": "A summary is a shard's or a merge of shards, never both."
+        },
+        "if" = { "properties": { "status": { "const": "setup_failed" } }, "required": ["status"] },
+        "then" = { "required": ["setup_error"] },
+        "else" = { "not": { "required": ["setup_error"] } },
+    )
+)]
 pub struct LoadSummary {
+    /// Version of this format, bumped on any incompatible change.
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
-    /// `chat-harness <version>`.
+    /// The program that wrote the file: `chat-harness <version>`.
+    #[schemars(pattern("^chat-harness "))]
     pub tool: String,
     /// The scenario's name.
     pub scenario: String,
-    /// The scenario as resolved (every default filled in).
+    /// The whole scenario as run, every default filled in (for a shard or a
+    /// merge: the whole scenario, not the shard's part).
+    #[schemars(with = "crate::load::scenario::Scenario")]
     pub scenario_resolved: serde_json::Value,
-    /// `embedded` or the target's URL.
+    /// `embedded` for the embedded reference server, or the target's URL; for
+    /// a merge, the shards' targets joined with `, `.
     pub target: String,
-    /// RFC 3339 start time (UTC).
+    /// When the users began (UTC, RFC 3339); for a merge, the earliest shard's.
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
-    /// Seconds from the first user's start to the end of the grace period (or the stop).
+    /// Seconds from the first user's start to the end of the grace period,
+    /// or to the stop; rounded to 0.1 s.
+    #[schemars(range(min = 0))]
     pub elapsed_s: f64,
-    /// Whether the run ended before its planned end, and why.
+    /// Why the run ended before its planned end (a signal: the text contains
+    /// `interrupted`; a revoked token; goose's error), or null when it ran to
+    /// its end. For a merge, each stopped shard's reason, `shard I: ...`,
+    /// joined with `; `.
     pub stopped_early: Option<String>,
-    /// True while the run is still going (a partial summary written on the way).
+    /// True for a progress summary written while the run is still going (or,
+    /// for a merge, when a shard's summary was partial).
     pub partial: bool,
     /// `complete`, `partial` (still going) or `setup_failed` (no user ran:
     /// see `setup_error`). Files written before it existed read as complete.
@@ -46,41 +78,55 @@ pub struct LoadSummary {
     /// Why the run could not start (target unreachable, accounts refused,
     /// chats not created): present only when `status` is `setup_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub setup_error: Option<String>,
+    /// The simulated users.
     pub users: UsersSummary,
+    /// Every request the users made.
     pub requests: RequestsSummary,
+    /// Whether messages reached their recipients: counts of (message,
+    /// recipient) pairs and the latency of those seen.
     pub delivery: DeliveryReport,
-    /// How late polls started against their schedule.
+    /// How late polls started against their schedule, in µs (coordinated
+    /// omission made visible).
     pub poll_lateness: HistSummary,
-    /// Per second: requests, errors, active users.
+    /// One point per second of the run, from 0: requests, errors, active users.
     pub timeline: Vec<Tick>,
-    /// goose's own request rows; null in a partial summary.
+    /// goose's own view of the run (its rows are in report.json beside this
+    /// file); null in a partial summary written while the run goes on.
     pub goose: Option<GooseOutcome>,
-    /// Objectives given with `--slo` and whether they held.
+    /// The objectives given with `--slo` and whether they held, in the order given.
     pub slo: Vec<SloResult>,
     /// A shard of a distributed run (`load --shard I/N`): which one, of
     /// which scenario, and when it began. Absent on a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::load::dist::shard::ShardInfo")]
     pub shard: Option<crate::load::dist::shard::ShardInfo>,
     /// A merged run (`chat-harness merge`): the shards it adds up, one row
     /// each. Absent on a single run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::load::dist::breakdown::MergedInfo")]
     pub merged: Option<crate::load::dist::breakdown::MergedInfo>,
 }
 
 /// An objective judged against a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SloResult {
+    /// The objective, normalised (e.g. `delivery.p99<3.5s`, `lost=0`, `errors<1%`).
     pub slo: String,
-    /// What was measured, in the objective's unit (µs, %, or a count).
+    /// What was measured, in the objective's unit: µs for a percentile,
+    /// percent for `errors<N%`, else a count; null when there was nothing to
+    /// measure (an empty histogram, an endpoint never called, `errors<N%` of
+    /// zero requests).
     pub measured: Option<f64>,
-    /// Measured in words.
+    /// What was measured, in words (`not measured` when measured is null).
     pub measured_text: String,
+    /// Whether the objective held (false when not measured).
     pub held: bool,
 }
 
 /// Where a run got to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadStatus {
     /// Ran to its end, or was stopped (`stopped_early` says why).
@@ -92,19 +138,22 @@ pub enum LoadStatus {
     SetupFailed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The simulated users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UsersSummary {
-    /// Users the scenario plans at full load.
+    /// Users the scenario (or this shard's part of it) plans at full load.
     pub planned: u32,
-    /// Most users running at once.
+    /// Most users running at once; for a merge, the sum of the shards' maxima.
     pub max_active: u32,
     /// Users per persona kind.
+    #[schemars(with = "MapOf<crate::load::persona::PersonaKind, u32>")]
     pub personas: BTreeMap<String, u32>,
     /// Chats the users were spread over.
     pub chats: u32,
     /// An `iterations` run: how many users performed all theirs. Absent on
     /// a run of fixed duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "IterationsSummary")]
     pub iterations: Option<IterationsSummary>,
 }
 
@@ -127,28 +176,36 @@ impl IterationsSummary {
 }
 
 /// How far the users of an `iterations` run got.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IterationsSummary {
     /// Iterations each user was to perform.
+    #[schemars(range(min = 1))]
     pub per_user: u32,
-    /// Users that performed all of them.
+    /// Users that performed all of them (for a merge, summed over shards).
     pub finished: u32,
     /// Users that had not when the run's cap (`duration`) cut it short, or
     /// when it was stopped; 0 when the run ended because every user was done.
     pub unfinished: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every request the users made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RequestsSummary {
+    /// Requests made.
     pub total: u64,
     /// Requests that failed: unexpected refusals, other non-2xx, no answer.
     pub errors: u64,
+    /// Refusals (429) of limit probers, which ask for them.
     pub refused_expected: u64,
+    /// Refusals of any other user: a capacity finding.
     pub refused_unexpected: u64,
-    /// Mean requests per second over the run.
+    /// Mean requests per second over elapsed_s, rounded to 0.1.
+    #[schemars(range(min = 0))]
     pub per_second: f64,
-    /// All requests' latency.
+    /// Time to the whole answer of every request with an HTTP answer, in µs.
     pub latency: HistSummary,
+    /// Per endpoint (by its name, e.g. `get_messages`), only endpoints that were called.
+    #[schemars(with = "MapOf<Endpoint, EndpointSummary>")]
     pub per_endpoint: BTreeMap<String, EndpointSummary>,
 }
 

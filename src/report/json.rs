@@ -2,7 +2,8 @@
 
 use super::model::Report;
 
-/// The JSON Schema of `report.json`, as shipped in the repository.
+/// The JSON Schema of `report.json`, as shipped in the repository (generated
+/// from [`Report`] by `report::schema::generate`).
 pub const SCHEMA: &str = include_str!("report.schema.json");
 
 pub fn render(report: &Report) -> Vec<u8> {

@@ -1,18 +1,30 @@
 //! The report of a conformance run: one versioned model that every format
-//! (JSON, JUnit, Markdown, console) renders. It is a public format: the JSON
-//! schema in `report.schema.json` describes it, and a test validates a real
-//! report against that schema. Bump [`SCHEMA_VERSION`] on any incompatible
+//! (JSON, JUnit, Markdown, console) renders. It is a public format: its JSON
+//! Schema, `report.schema.json`, is generated from these types (their doc
+//! comments are its descriptions; see `report::schema`), and a test validates
+//! a real report against it. Bump [`SCHEMA_VERSION`] on any incompatible
 //! change.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of this format. 1: the first.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A conformance run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(
+    title = "chat-harness check report",
+    description = "report.json written by `chat-harness check --report DIR` (schema_version 1).",
+    extend(
+        "$id" = "https://github.com/chat-harness/chat-harness/report.schema.json",
+        "if" = { "properties": { "status": { "const": "setup_failed" } } },
+        "then" = { "required": ["setup_error"] },
+    )
+)]
 pub struct Report {
     /// Version of this format (see `report.schema.json`).
+    #[schemars(extend("const" = SCHEMA_VERSION))]
     pub schema_version: u32,
     /// The tool that wrote the report.
     pub tool: Tool,
@@ -21,6 +33,7 @@ pub struct Report {
     /// True when the target was the embedded reference server.
     pub embedded: bool,
     /// When the run started (RFC 3339, UTC).
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
     /// Wall-clock duration so far, in milliseconds.
     pub duration_ms: u64,
@@ -31,6 +44,7 @@ pub struct Report {
     /// Why the run could not start (the target unreachable, accounts that
     /// cannot log in): present only when `status` is `setup_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub setup_error: Option<String>,
     /// The options that shape verdicts.
     pub options: Options,
@@ -42,16 +56,17 @@ pub struct Report {
 }
 
 /// Name and version of the tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     /// Always `chat-harness`.
+    #[schemars(extend("const" = "chat-harness"))]
     pub name: String,
     /// The crate version.
     pub version: String,
 }
 
 /// Whether a run finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every selected check ran.
@@ -66,22 +81,27 @@ pub enum RunStatus {
 }
 
 /// Options of the run that affect verdicts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Options {
     /// `--strict`: a broken SHOULD fails the run.
     pub strict: bool,
     /// The rate-limit window the checks assumed, in seconds.
+    #[schemars(range(min = 1))]
     pub window_seconds: u64,
     /// Expected limits per endpoint (the limits file).
+    #[schemars(extend("additionalProperties" = { "type": "integer", "minimum": 1 }))]
     pub limits: std::collections::BTreeMap<String, u32>,
     /// IDs listed in `--known-failing`.
     pub known_failing: Vec<String>,
     /// Number of checks selected.
+    #[schemars(range(min = 1))]
     pub selected: usize,
 }
 
 /// What a check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The requirement holds.
@@ -112,7 +132,7 @@ impl Outcome {
 }
 
 /// Counts per outcome, and the verdict.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// Checks reported.
     pub total: usize,
@@ -136,21 +156,26 @@ pub struct Summary {
     pub waited_ms: u64,
     /// `conformant` when nothing fatal happened, else `non_conformant`;
     /// `unfinished` for a partial report, `interrupted` for a stopped run.
+    #[schemars(extend("enum" = ["conformant", "non_conformant", "unfinished", "interrupted", "setup_failed"]))]
     pub verdict: String,
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
     /// Stable ID, e.g. `POLL-3.1`.
+    #[schemars(pattern(r"^[A-Z]+-[0-9]+[a-z]?\.[0-9]+$"))]
     pub id: String,
     /// The contract clause verified, e.g. `POLL-3`.
+    #[schemars(pattern(r"^[A-Z]+-[0-9]+[a-z]?$"))]
     pub clause: String,
     /// `MUST`, `SHOULD` or `INFO`.
+    #[schemars(extend("enum" = ["MUST", "SHOULD", "INFO"]))]
     pub level: String,
     /// The area (`env`, `auth`, `authz`, `poll`, `read`, `chats`, `rl`, `cors`).
     pub area: String,
     /// All tags, the area first.
+    #[schemars(length(min = 1))]
     pub tags: Vec<String>,
     /// The requirement in one line.
     pub statement: String,
@@ -160,9 +185,11 @@ pub struct CheckResult {
     pub message: String,
     /// What the contract expected, for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub expected: Option<String>,
     /// What the server did instead, for failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub seen: Option<String>,
     /// Remarks: look-alike data, what the server did instead, choices made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -180,7 +207,7 @@ pub struct CheckResult {
 }
 
 /// One request and its answer, as evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExchangeRecord {
     /// HTTP method.
     pub method: String,
@@ -190,8 +217,10 @@ pub struct ExchangeRecord {
     pub request_headers: Vec<(String, String)>,
     /// The request body, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub request_body: Option<String>,
     /// HTTP status of the answer.
+    #[schemars(range(min = 100, max = 999))]
     pub status: u16,
     /// Response headers, `[name, value]`.
     pub response_headers: Vec<(String, String)>,

@@ -68,6 +68,47 @@ pub fn assert_rejected(schema: &str, json: &Value, why: &str) {
     );
 }
 
+/// The shipped `.schema.json` files are generated from the model types
+/// (`chat_harness::report::schema::generate`): a model changed without its
+/// schema fails here. After changing a model, rewrite the files with
+/// `UPDATE_SCHEMAS=1 cargo test --test it -- schema::every_schema_file` and
+/// review their diff.
+#[test]
+fn every_schema_file_is_generated_from_its_model() {
+    use chat_harness::report::schema::generate;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for (path, generated) in [
+        (
+            "src/report/report.schema.json",
+            generate::<chat_harness::report::Report>(),
+        ),
+        ("src/load/summary.schema.json", generate::<LoadSummary>()),
+        ("src/limits/limits.schema.json", generate::<LimitsReport>()),
+        (
+            "src/capacity/capacity.schema.json",
+            generate::<CapacityReport>(),
+        ),
+    ] {
+        let file = root.join(path);
+        let shipped = std::fs::read_to_string(&file).unwrap_or_default();
+        if shipped == generated {
+            continue;
+        }
+        if update {
+            std::fs::write(&file, &generated).unwrap_or_else(|e| panic!("{path}: {e}"));
+        } else {
+            stale.push(path);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{stale:?} differ from the schemas generated from their models: \
+         run `UPDATE_SCHEMAS=1 cargo test --test it -- schema::every_schema_file` and review the diff"
+    );
+}
+
 #[test]
 fn every_schema_is_a_draft_2020_12_schema() {
     for (name, text) in [

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::lane::{Lane, Sent};
@@ -105,13 +106,18 @@ pub(crate) async fn burst(lane: &Lane, max: u32) -> Burst {
 }
 
 /// What `n` simultaneous requests got.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Concurrent {
+    /// Requests sent at once.
     pub sent: u32,
+    /// Requests accepted (2xx).
     pub accepted: u32,
+    /// Requests refused.
     pub refused: u32,
-    /// Other statuses and transport errors; any of these voids the run.
+    /// Other statuses and transport errors: a transport error voids the
+    /// burst, an answer neither accepted nor refused (a 5xx) fails it.
     pub errors: u32,
+    /// The first of those errors in words; null when there was none.
     pub first_error: Option<String>,
 }
 

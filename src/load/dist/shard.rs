@@ -14,6 +14,7 @@
 //! with the shard's first user so two shards' chatters do not send in
 //! lockstep.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::UsageError;
@@ -182,33 +183,37 @@ pub(crate) fn scenario_hash(s: &Scenario) -> String {
 }
 
 /// Which shard a summary is, in `summary.json` (absent on a whole run).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ShardInfo {
     /// This shard's number, from 0.
     pub index: u32,
     /// How many shards the scenario was split into.
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// The whole scenario's identity (see `scenario_hash`); merge refuses
     /// shards that disagree on it.
+    #[schemars(pattern("^[0-9a-f]{16}$"))]
     pub scenario_hash: String,
     /// Global index of the shard's first user.
     pub first_user: u32,
     /// The shard's users (its part of the scenario's).
     pub users: u32,
-    /// The shard's cells: `first_cell .. first_cell + cells`.
+    /// Global index of the shard's first cell.
     pub first_cell: u32,
+    /// The shard's cells: `first_cell .. first_cell + cells`.
     pub cells: u32,
     /// Chats of the shard's cells.
     pub chats: u32,
-    /// The agreed start (`--start-at`), RFC 3339, if one was given.
+    /// The agreed start (`--start-at`), RFC 3339; null if none was given.
+    #[schemars(extend("format" = "date-time"))]
     pub start_at: Option<String>,
     /// When this shard's users began, in milliseconds since the Unix epoch:
     /// merge aligns timelines on it.
     pub origin_unix_ms: i64,
     /// Milliseconds from `start_at` to when the users began (set-up overran,
-    /// or the shard was started late); absent without `start_at`.
+    /// or the shard was started late); null without `start_at`.
     pub late_ms: Option<i64>,
-    /// True when the users began more than [`LATE_AFTER_MS`] after `start_at`.
+    /// True when the users began more than 1000 ms ([`LATE_AFTER_MS`]) after `start_at`.
     pub late: bool,
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -12,20 +13,23 @@ use super::poller_mobile::{MobilePoller, PollerMobile};
 use crate::input::InputError;
 
 /// Which polling model a chatter uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     Design,
     Mobile,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Chatter {
+    /// The polling model it uses.
     pub(crate) model: Model,
-    /// Mean time between two messages of one user (exponential).
+    /// Mean time between two messages of one user (exponential), ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub(crate) send_every: Duration,
-    /// Length of a message's content (the unique id included).
+    /// Length of a message's content in bytes (the unique id included).
     pub(crate) content_bytes: u32,
 }
 

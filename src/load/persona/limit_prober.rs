@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -10,14 +11,17 @@ use super::kind::{ms, Actor, Iteration, Kind, Params, Rates};
 use crate::contract::Endpoint;
 use crate::input::InputError;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LimitProber {
     /// The endpoint driven past its limit.
     pub(crate) endpoint: Endpoint,
     /// Requests per burst, sent back to back.
+    #[schemars(range(min = 1))]
     pub(crate) burst: u32,
-    /// Time between the starts of two bursts.
+    /// Time between the starts of two bursts, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub(crate) every: Duration,
 }
 

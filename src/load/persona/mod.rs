@@ -9,6 +9,7 @@
 //! key), then its parameters with its kind's typed section, spans kept, so
 //! that every error names the file, the line, the column and the field.
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -39,8 +40,9 @@ macro_rules! registry {
         /// more, and a user that polls keeps polling every one of its chats (as
         /// in the grace period) until the run ends, so that messages sent to it
         /// are still seen.
-        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
         #[serde(tag = "kind")]
+        #[schemars(description = "One persona and its parameters (durations in ms).")]
         pub enum Persona {
             $($(#[$doc])* #[serde(rename = $kind)] $ty($ty),)+
         }
@@ -156,11 +158,31 @@ pub use poller_design::DesignPoller;
 pub use poller_mobile::MobilePoller;
 
 /// One persona of the mix.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct PersonaSpec {
     /// Relative share of users.
+    #[schemars(range(min = 1))]
     pub weight: u32,
+    /// The persona kind (`kind`) and its parameters.
     pub persona: Persona,
+}
+
+/// A persona kind by name, as scenario files and reports write it: the
+/// schema of the names reports key by (its values are the registry's kinds).
+pub(crate) struct PersonaKind;
+
+impl JsonSchema for PersonaKind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PersonaKind".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A persona kind.",
+            "type": "string",
+            "enum": KINDS,
+        })
+    }
 }
 
 /// Every field a `[[persona]]` may have: `kind`, `weight`, then every

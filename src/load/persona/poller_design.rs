@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -11,19 +12,28 @@ use super::kind::{ms, Iteration, Kind, Params, PollOutcome, Polling, Rates, Scre
 use crate::input::InputError;
 
 /// The design's adaptive polling.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PollerDesign {
+    /// Poll interval while active, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub active_interval: Duration,
+    /// Poll interval while idle, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub idle_interval: Duration,
+    /// Time without activity before polling goes idle, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub idle_after: Duration,
-    /// Mean time a chat screen stays open (exponential); zero: always open.
+    /// Mean time a chat screen stays open (exponential), ms; zero: always open.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub screen_open: Duration,
-    /// Mean time a chat screen stays closed (no polling).
+    /// Mean time a chat screen stays closed (no polling), ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub screen_closed: Duration,
 }
 

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -11,16 +12,25 @@ use super::kind::{ms, Iteration, Kind, Params, PollOutcome, Polling, Rates};
 use crate::input::InputError;
 
 /// The reference mobile client.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PollerMobile {
+    /// Shortest poll interval, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub min_interval: Duration,
+    /// Longest poll interval, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub max_interval: Duration,
+    /// Factor applied to the interval after each empty poll.
     pub backoff: f64,
+    /// Interval after an error, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub error_interval: Duration,
     /// `limit` of the first get_messages on opening a chat (no `after`).
+    #[schemars(range(min = 1))]
     pub initial_limit: u32,
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -10,10 +11,13 @@ use super::kind::{ms, Actor, Iteration, Kind, Params, Rates};
 use crate::contract::Endpoint;
 use crate::input::InputError;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Reader {
-    /// Time between two rounds of get_chats, get_chat_participants, mark_as_read.
+    /// Time between two rounds of get_chats, get_chat_participants,
+    /// mark_as_read, ms.
     #[serde(with = "ms")]
+    #[schemars(with = "u64")]
     pub(crate) every: Duration,
 }
 
