@@ -1,3 +1,6 @@
+//! The `chat-harness` binary: parses the command line, installs the signal
+//! handler, builds the runtime and hands everything else to [`chat_harness::run`].
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

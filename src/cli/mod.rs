@@ -37,6 +37,7 @@ pub fn parse() -> Cli {
     Cli::parse()
 }
 
+/// Conformance checks, load tests and a reference server for the frappe_chat HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "chat-harness", version, about, max_term_width = 100)]
 pub struct Cli {
