@@ -76,8 +76,7 @@ pub struct CheckArgs {
 impl CheckArgs {
     /// The validated configuration these flags describe.
     pub fn config(self, global: &GlobalArgs) -> anyhow::Result<CheckConfig> {
-        let args = self;
-        let limits = match &args.limits {
+        let limits = match &self.limits {
             Some(path) => crate::contract::LimitsTable::load(path)?,
             None => {
                 let default = std::path::Path::new("fixtures/limits.toml");
@@ -88,7 +87,7 @@ impl CheckArgs {
                 }
             }
         };
-        let known_failing = match &args.known_failing {
+        let known_failing = match &self.known_failing {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
@@ -97,12 +96,12 @@ impl CheckArgs {
             }
             None => Default::default(),
         };
-        let reset_form = args
+        let reset_form = self
             .reset_form
             .parse()
             .map_err(|e: String| UsageError(format!("--reset-form {e}")))?;
         let mut defects = Vec::new();
-        for d in &args.defects {
+        for d in &self.defects {
             defects.push(
                 d.parse::<crate::reference::Defect>()
                     .map_err(|e| UsageError(format!("--defect: {e}")))?,
@@ -110,7 +109,7 @@ impl CheckArgs {
         }
         let (target, accounts) = match super::target::Target::of(global)?.into_parts() {
             (Some(url), accounts) => {
-                if !defects.is_empty() || args.reset_form != "delta" {
+                if !defects.is_empty() || self.reset_form != "delta" {
                     return Err(UsageError(
                         "--defect and --reset-form apply to the embedded server only (no --target)"
                             .into(),
@@ -129,7 +128,7 @@ impl CheckArgs {
             ),
         };
         let embedded = matches!(target, Target::Embedded(_));
-        let window_seconds = match args.window_seconds {
+        let window_seconds = match self.window_seconds {
             Some(0) => return Err(UsageError("--window-seconds must be at least 1".into()).into()),
             Some(w) => w,
             // The embedded server's window is ours to pick: a short one keeps
@@ -140,22 +139,22 @@ impl CheckArgs {
         Ok(CheckConfig {
             target,
             accounts,
-            signup: !args.no_signup,
+            signup: !self.no_signup,
             limits,
             window_seconds,
             timeout: global.timeout,
-            deadline: args.deadline,
-            strict: args.strict,
+            deadline: self.deadline,
+            strict: self.strict,
             known_failing,
             selection: Selection {
-                only: args.only,
-                skip: args.skip,
-                tags: args.tag,
+                only: self.only,
+                skip: self.skip,
+                tags: self.tag,
             },
-            list: args.list,
-            report_dir: args.report_dir,
-            show_secrets: args.show_secrets,
-            production_origin: args.production_origin,
+            list: self.list,
+            report_dir: self.report_dir,
+            show_secrets: self.show_secrets,
+            production_origin: self.production_origin,
             verbose: global.verbose > 0,
             quiet: global.quiet,
             color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),

@@ -56,12 +56,11 @@ pub struct LoadArgs {
 impl LoadArgs {
     /// The validated configuration these flags describe.
     pub fn config(&self, global: &GlobalArgs) -> anyhow::Result<LoadConfig> {
-        let args = self;
-        let mut scenario = Scenario::load(&args.scenario)?;
-        if let Some(d) = args.duration {
+        let mut scenario = Scenario::load(&self.scenario)?;
+        if let Some(d) = self.duration {
             scenario = scenario.with_duration(d);
         }
-        if let Some(u) = args.user_count {
+        if let Some(u) = self.user_count {
             if !matches!(scenario.ramp, Ramp::Rate { .. }) {
                 return Err(UsageError(
                     "--users applies to scenarios with a users_per_second ramp, not to ramp steps"
@@ -74,12 +73,12 @@ impl LoadArgs {
             }
             scenario.users = u;
         }
-        let slos = args
+        let slos = self
             .slos
             .iter()
             .map(|s| Slo::parse(s).map_err(|e| UsageError(format!("--slo {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let defects = args
+        let defects = self
             .defects
             .iter()
             .map(|d| {
@@ -88,7 +87,7 @@ impl LoadArgs {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let target = super::target::Target::of(global)?;
-        if !target.is_embedded() && (!defects.is_empty() || args.unlimited) {
+        if !target.is_embedded() && (!defects.is_empty() || self.unlimited) {
             return Err(UsageError(
                 "--defect and --unlimited apply to the embedded server only (no --target)".into(),
             )
@@ -100,12 +99,12 @@ impl LoadArgs {
             target,
             accounts,
             timeout: global.timeout,
-            report_root: args.reports.clone().unwrap_or_else(|| "reports".into()),
-            report_dir: args.report_dir.clone(),
+            report_root: self.reports.clone().unwrap_or_else(|| "reports".into()),
+            report_dir: self.report_dir.clone(),
             slos,
             progress: !global.quiet,
             defects,
-            unlimited: args.unlimited,
+            unlimited: self.unlimited,
         })
     }
 }

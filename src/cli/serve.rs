@@ -99,7 +99,6 @@ impl ServeArgs {
 
     /// The reference server's configuration these flags describe.
     fn server_config(&self, global: &GlobalArgs) -> anyhow::Result<ServerConfig> {
-        let args = self;
         let mut config = ServerConfig::default();
         let given = accounts::from_args(&global.users, global.accounts.as_deref())?;
         if !given.is_empty() {
@@ -120,14 +119,14 @@ impl ServeArgs {
             }
             config = config.with_users(users);
         }
-        if !(1..=86_400).contains(&args.window_seconds) {
+        if !(1..=86_400).contains(&self.window_seconds) {
             return Err(UsageError("--window-seconds must be between 1 and 86400".into()).into());
         }
         config = config
-            .with_window(args.window_seconds)
-            .with_generated_users(args.generated_users.unwrap_or(0))
-            .with_reset_form(args.reset_form.parse().map_err(UsageError)?);
-        for l in &args.limits {
+            .with_window(self.window_seconds)
+            .with_generated_users(self.generated_users.unwrap_or(0))
+            .with_reset_form(self.reset_form.parse().map_err(UsageError)?);
+        for l in &self.limits {
             let (name, n) = l
                 .split_once('=')
                 .ok_or_else(|| UsageError(format!("--limit {l:?}: expected ENDPOINT=N")))?;
@@ -147,7 +146,7 @@ impl ServeArgs {
                 },
             };
         }
-        if let Some(o) = &args.production_origin {
+        if let Some(o) = &self.production_origin {
             if !(o.starts_with("http://") || o.starts_with("https://")) {
                 return Err(UsageError(format!(
                     "--production-origin {o:?}: expected an origin such as https://chat.example.com"
@@ -156,17 +155,17 @@ impl ServeArgs {
             }
             config = config.with_production_origin(o.trim_end_matches('/'));
         }
-        for d in &args.defects {
+        for d in &self.defects {
             let defect: Defect = d.parse().map_err(|e| UsageError(format!("--defect {e}")))?;
             config = config.with_defect(defect);
         }
-        for v in &args.variants {
+        for v in &self.variants {
             let variant: Variant = v
                 .parse()
                 .map_err(|e| UsageError(format!("--variant {e}")))?;
             config = config.with_variant(variant);
         }
-        if let Some(latency) = args.latency {
+        if let Some(latency) = self.latency {
             if latency > std::time::Duration::from_secs(60) {
                 return Err(UsageError(format!(
                     "--latency {latency:?}: at most 60s (each request is held that long)"

@@ -11,7 +11,7 @@ use chat_harness::reference::{Defect, ServerConfig};
 use futures::future::join_all;
 use http::Method;
 
-use super::{contents, exc_type, message, num, raw, ALICE, BOB, CAROL, H};
+use super::{contents, exc_type, message, num, participant, raw, ALICE, BOB, CAROL, H};
 
 fn config_for(d: Defect) -> ServerConfig {
     use Defect::*;
@@ -149,10 +149,7 @@ async fn observe(d: Defect, on: bool) -> String {
                 .await
                 .unwrap()
                 .value;
-            let r = Request::to(Endpoint::GetChatParticipants)
-                .token(&a)
-                .param("chat", g);
-            let ex = h.send(r).await;
+            let ex = h.participants(&a, &g).await;
             format!("{} {}", ex.status, message(&ex))
         }
         DirectDuplicated => (h.direct(&b, ALICE).await == chat).to_string(),
@@ -245,20 +242,7 @@ async fn observe(d: Defect, on: bool) -> String {
             h.say(&b, &chat, "own").await;
             h.client.mark_as_read(&b, &chat).await.unwrap();
             let msgs = h.messages(&b, &chat, &[]).await;
-            let parts = h
-                .send(
-                    Request::to(Endpoint::GetChatParticipants)
-                        .token(&b)
-                        .param("chat", &chat),
-                )
-                .await;
-            let bob = message(&parts)
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["user"] == BOB)
-                .cloned()
-                .unwrap();
+            let bob = participant(&h.participants(&b, &chat).await, BOB);
             format!(
                 "{} {}",
                 message(&msgs)[0]["is_read"],
@@ -273,27 +257,8 @@ async fn observe(d: Defect, on: bool) -> String {
         }
         LastReadAtEveryone | LastReadAtCallerOnly => {
             h.client.mark_as_read(&b, &chat).await.unwrap();
-            let parts = h
-                .send(
-                    Request::to(Endpoint::GetChatParticipants)
-                        .token(&a)
-                        .param("chat", &chat),
-                )
-                .await;
-            let alice = message(&parts)
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["user"] == ALICE)
-                .cloned()
-                .unwrap();
-            let bob = message(&parts)
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["user"] == BOB)
-                .cloned()
-                .unwrap();
+            let parts = h.participants(&a, &chat).await;
+            let (alice, bob) = (participant(&parts, ALICE), participant(&parts, BOB));
             format!(
                 "{} {}",
                 alice["last_read_at"].is_null(),

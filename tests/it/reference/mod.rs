@@ -104,6 +104,23 @@ impl H {
         }
         self.send(r).await
     }
+
+    pub async fn participants(&self, c: &Credentials, chat: &str) -> Exchange {
+        self.send(
+            Request::to(Endpoint::GetChatParticipants)
+                .token(c)
+                .param("chat", chat),
+        )
+        .await
+    }
+}
+
+/// The row of `user` in a get_chat_participants answer.
+pub fn participant(ex: &Exchange, user: &str) -> serde_json::Value {
+    message(ex)
+        .as_array()
+        .and_then(|rows| rows.iter().find(|p| p["user"] == user).cloned())
+        .unwrap_or_else(|| panic!("{user} is not among the participants: {}", message(ex)))
 }
 
 /// The `message` of a JSON body.
